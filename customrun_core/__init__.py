@@ -1,0 +1,45 @@
+"""customrun: train PyTorch models from a TOML file, extended through entry points and pluggy hooks.
+
+The public names are imported lazily so that ``import customrun_core`` (and so ``customrun
+--help``) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Hook": "customrun_core.hooks.base",
+    "Priority": "customrun_core.hooks.base",
+    "hookimpl": "customrun_core.hookspecs",
+    "Runner": "customrun_core.runner",
+    "register": "customrun_core.registry",
+    "is_model_wrapper": "customrun_core.models.wrappers",
+    "unwrap_model": "customrun_core.models.wrappers",
+    "BaseModel": "customrun_core.models.base",
+    "errors": "customrun_core.errors",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+if TYPE_CHECKING:
+    from customrun_core import errors
+    from customrun_core.hooks.base import Hook, Priority
+    from customrun_core.hookspecs import hookimpl
+    from customrun_core.models.base import BaseModel
+    from customrun_core.models.wrappers import is_model_wrapper, unwrap_model
+    from customrun_core.registry import register
+    from customrun_core.runner import Runner
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'customrun_core' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if name == "errors" else getattr(module, name)
+    globals()[name] = value
+    return value

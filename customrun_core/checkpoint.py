@@ -1,0 +1,59 @@
+"""Checkpoint files: written atomically, read back with ``torch.load(weights_only=True)``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from customrun_core.errors import ConfigError, first_line
+
+LAST_CHECKPOINT = "last_checkpoint"
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """Write ``obj`` to ``path`` so that a reader sees the old file or the whole new one, never half:
+    a temporary file in the same directory, flushed and fsynced, then renamed over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``path`` replaced by ``text`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike[str], key: str = "checkpoint") -> dict[str, Any]:
+    """A checkpoint's dict; a missing, truncated or foreign file is a one-line :class:`ConfigError`."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"no such checkpoint file: {path}", key=key) from None
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise ConfigError(f"cannot read checkpoint {path}: {first_line(error)}", key=key) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"{path} is not a customrun checkpoint (no 'state_dict')", key=key)
+    return checkpoint
+
+
+def latest(work_dir: Path) -> Path | None:
+    """The checkpoint ``work_dir/last_checkpoint`` names, if any."""
+    marker = work_dir / LAST_CHECKPOINT
+    if not marker.is_file():
+        return None
+    path = Path(marker.read_text(encoding="utf-8").strip())
+    return path if path.is_absolute() else work_dir / path

@@ -1,0 +1,31 @@
+"""``customrun train``."""
+
+from __future__ import annotations
+
+import click
+
+from customrun_core.cli import traceback_option
+from customrun_core.cli.options import config_argument, device_option, set_option, work_dir_option
+
+
+@click.command()
+@config_argument
+@set_option
+@work_dir_option
+@device_option
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[CKPT]",
+    help="Resume from CKPT, or without a value from the work directory's last checkpoint.",
+)
+@traceback_option
+def train(config_file: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None, resume: str | None) -> None:
+    """Train the model that CFG describes."""
+    from customrun_core.runner import Runner
+
+    resume_value: bool | str | None = True if resume == "auto" else resume
+    runner = Runner.from_config(config_file, overrides, work_dir=work_dir, device=device, resume=resume_value)
+    runner.train()

@@ -1,0 +1,109 @@
+"""Reading a TOML config: ``extends`` merged below it, then ``--set`` overrides on top."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from customrun_core.errors import ConfigError
+
+DELETE_KEY = "_delete_"
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """One TOML file as a dict; a missing file or bad syntax is a one-line :class:`ConfigError`."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError("no such config file", file=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("expected a TOML file, got a directory", file=str(path)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML: {error}", file=str(path)) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"invalid TOML: not UTF-8 ({error.reason})", file=str(path)) from None
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` merged onto ``base``: tables merge key by key, anything else replaces.
+
+    A table with ``_delete_ = true`` replaces the base table instead (MMEngine's rule).
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not value.get(DELETE_KEY):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, dict):
+            out[key] = {k: copy.deepcopy(v) for k, v in value.items() if k != DELETE_KEY}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_file(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file with its ``extends`` bases merged below it, recursively."""
+    resolved = Path(path).resolve()
+    if resolved in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, resolved))
+        raise ConfigError(f"extends forms a cycle: {chain}", file=str(path), key="extends")
+    data = read_toml(path)
+    bases = data.pop("extends", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError("expected a file name or an array of file names", file=str(path), key="extends")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = resolved.parent / base
+        merged = merge(merged, load_file(base_path, (*_seen, resolved)))
+    return merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=VALUE`` as a key path and a value in TOML syntax (a bare word is a string)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"expected KEY.PATH=VALUE, got {text!r}", file="--set")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # lets --set work_dir=runs/a through without quotes
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """``data`` with every ``--set`` override applied in order (arrays indexed by number)."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = data
+        for depth, part in enumerate(path[:-1]):
+            where = ".".join(path[: depth + 1])
+            if isinstance(node, list):
+                node = node[_index(node, part, where)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"cannot set a key inside a {type(node).__name__}", file="--set", key=where)
+        last = path[-1]
+        if isinstance(node, list):
+            node[_index(node, last, text.partition("=")[0])] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(
+                f"cannot set a key inside a {type(node).__name__}", file="--set", key=".".join(path[:-1])
+            )
+    return data
+
+
+def _index(items: list[Any], part: str, where: str) -> int:
+    if not part.lstrip("-").isdigit() or not -len(items) <= int(part) < len(items):
+        raise ConfigError(f"expected an index 0..{len(items) - 1} into the array, got {part!r}", file="--set", key=where)
+    return int(part)

@@ -1,0 +1,122 @@
+"""The top level of a config as frozen attrs classes, with MMEngine's key names and defaults."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from customrun_core.config import types
+from customrun_core.errors import ConfigError, closest
+
+Table = dict[str, Any]
+
+
+@attrs.frozen
+class CustomImports:
+    """Modules imported before anything is built, so that their ``register`` calls take effect."""
+
+    imports: list[str] = attrs.field(factory=list)
+    allow_failed_imports: bool = False
+
+
+@attrs.frozen
+class Randomness:
+    """Seeds for Python, NumPy and torch; ``deterministic`` turns on torch's deterministic algorithms."""
+
+    seed: int | None = None
+    deterministic: bool = False
+
+
+@attrs.frozen
+class RunConfig:
+    """A whole run. Component tables (``model``, ``train_cfg``, ...) keep their keyword arguments
+    as plain tables; they are checked against the component's signature before it is built."""
+
+    model: Table
+    train_dataloader: Table | None = None
+    val_dataloader: Table | None = None
+    test_dataloader: Table | None = None
+    train_cfg: Table | None = None
+    val_cfg: Table | None = None
+    test_cfg: Table | None = None
+    optim_wrapper: Table | None = None
+    param_scheduler: list[Table] | Table | None = None
+    default_hooks: dict[str, Table | bool] = attrs.field(factory=dict)
+    custom_hooks: list[Table] = attrs.field(factory=list)
+    custom_imports: CustomImports = attrs.field(factory=CustomImports)
+    val_evaluator: Table | list[Table] | None = None
+    test_evaluator: Table | list[Table] | None = None
+    work_dir: str | None = None
+    device: str = "auto"
+    launcher: Literal["none", "torchrun"] | None = None
+    randomness: Randomness = attrs.field(factory=Randomness)
+    load_from: str | None = None
+    resume: bool | str = False
+    source: str = attrs.field(default="<config>", metadata={"config": False})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as TOML-ready data: no ``None`` (TOML has none), no bookkeeping fields."""
+        data = attrs.asdict(self, filter=lambda a, v: a.metadata.get("config", True))
+        return _drop_none(data)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def structure(cls: type[Any], data: Any, file: str, prefix: str = "") -> Any:
+    """Build the attrs class ``cls`` from TOML data, one-line :class:`ConfigError` on any mistake."""
+    if not isinstance(data, dict):
+        raise ConfigError(types.check(data, dict) or "expected a table", file=file, key=prefix or None)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in attrs.fields(cls) if f.metadata.get("config", True)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            f"unknown key (valid keys: {', '.join(fields)})" if not closest(key, fields) else "unknown key",
+            file=file,
+            key=_join(prefix, key),
+            suggestions=closest(key, fields),
+        )
+    kwargs: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in data:
+            if field.default is attrs.NOTHING:
+                raise ConfigError("required key is missing", file=file, key=_join(prefix, name))
+            continue
+        hint = hints[name]
+        value = data[name]
+        if attrs.has(hint):
+            value = structure(hint, value, file, _join(prefix, name))
+        else:
+            problem = types.check(value, hint)
+            if problem:
+                raise ConfigError(problem, file=file, key=_join(prefix, name))
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def parse_config(data: dict[str, Any], file: str) -> RunConfig:
+    """Validate a merged config dict into a :class:`RunConfig`."""
+    if "source" in data:
+        raise ConfigError("unknown key", file=file, key="source")
+    config = structure(RunConfig, data, file)
+    return attrs.evolve(config, source=file)
+
+
+def default_work_dir(source: str) -> str:
+    """MMEngine's default: ``./work_dirs/<config file name without .toml>``."""
+    stem = Path(source).stem if source and not source.startswith("<") else "run"
+    return str(Path("work_dirs") / stem)

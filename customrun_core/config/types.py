@@ -1,0 +1,81 @@
+"""Checking a config value against a Python annotation, for one-line type errors.
+
+Only annotations a TOML value can meet are checked (``int``, ``float``, ``str``, ``bool``,
+``list[...]``, ``tuple[...]``, ``dict``, ``Sequence``, ``Mapping``, unions and ``Literal``);
+anything else (a tensor, a callable, a class) is accepted as it is.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import types
+import typing
+from typing import Any
+
+from customrun_core.errors import describe
+
+_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a table"}
+
+
+def _origin(hint: Any) -> Any:
+    return typing.get_origin(hint) or hint
+
+
+def expected(hint: Any) -> str | None:
+    """How an error message names what ``hint`` accepts; None when the hint is not checked."""
+    origin = _origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [expected(a) for a in typing.get_args(hint) if a is not type(None)]
+        if any(p is None for p in parts):
+            return None
+        return " or ".join(dict.fromkeys(p for p in parts if p))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in _NAMES:
+        return _NAMES[origin]
+    if origin in (list, tuple, cabc.Sequence):
+        return "an array"
+    if origin is cabc.Mapping:
+        return "a table"
+    return None
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (from TOML) fits ``hint``; unknown kinds of hint always fit."""
+    origin = _origin(hint)
+    if hint is Any or origin is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin is bool:
+        return isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is str:
+        return isinstance(value, str)
+    if origin in (dict, cabc.Mapping):
+        return isinstance(value, dict)
+    if origin in (list, tuple, cabc.Sequence):
+        if not isinstance(value, list | tuple):
+            return False
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(args) == len(value) and all(map(matches, value, args))
+        return not args or all(matches(v, args[0]) for v in value)
+    return True
+
+
+def check(value: Any, hint: Any) -> str | None:
+    """None when ``value`` fits ``hint``, else the message ``expected X, got Y``."""
+    if matches(value, hint):
+        return None
+    want = expected(hint)
+    if want is None:
+        return None
+    return f"expected {want}, got {describe(value)}"

@@ -1,0 +1,48 @@
+"""Dataloaders from ``train_dataloader`` / ``val_dataloader`` / ``test_dataloader`` tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from customrun_core.build import build
+from customrun_core.config.schema import structure
+
+
+@attrs.frozen
+class DataLoaderConfig:
+    """The keys of a dataloader table (``torch.utils.data.DataLoader``'s names)."""
+
+    dataset: dict[str, Any]
+    batch_size: int = 1
+    shuffle: bool = False
+    num_workers: int = 0
+    drop_last: bool = False
+    pin_memory: bool = False
+    persistent_workers: bool = False
+
+
+def check_dataloader(cfg: Any, key: str, file: str) -> DataLoaderConfig:
+    """The validated table (unknown keys, wrong types and a missing ``dataset`` are errors)."""
+    return structure(DataLoaderConfig, cfg, file, key)
+
+
+def build_dataloader(cfg: Any, key: str, file: str, seed: int) -> Any:
+    """A ``DataLoader`` whose shuffle order depends only on ``seed`` (and the epoch)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    table = check_dataloader(cfg, key, file)
+    dataset = build("datasets", table.dataset, key=f"{key}.dataset")
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=table.batch_size,
+        shuffle=table.shuffle,
+        num_workers=table.num_workers,
+        drop_last=table.drop_last,
+        pin_memory=table.pin_memory,
+        persistent_workers=table.persistent_workers and table.num_workers > 0,
+        generator=generator,
+    )

@@ -1,0 +1,98 @@
+"""The one exception tree of customrun.
+
+Every mistake a user can make in a config, on the command line or in the set of installed
+plugins is a :class:`CustomrunError`. The command line turns each into one line on stderr and
+exit status 2; nothing else is shown unless ``--traceback`` is given.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ComponentError",
+    "ConfigError",
+    "CustomrunError",
+    "HookError",
+    "PluginError",
+    "closest",
+    "describe",
+    "first_line",
+]
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The candidates that look most like ``name`` (difflib, case-insensitive), best first."""
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[m] for m in matches]
+
+
+def describe(value: object) -> str:
+    """A short description of a config value for an error message: its TOML kind and its text."""
+    kinds = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
+    kind = next((k for t, k in kinds.items() if type(value) is t), type(value).__name__)
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{kind} {text}"
+
+
+def first_line(error: BaseException) -> str:
+    """``Type: first line of the message`` of an exception, for one-line reports."""
+    text = str(getattr(error, "message", None) or error).strip()
+    head = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {head}" if head else type(error).__name__
+
+
+class CustomrunError(Exception):
+    """Base class of every error the command line shows as one line with exit status 2."""
+
+
+class ConfigError(CustomrunError):
+    """A config value is wrong: says the file, the key path, what was expected and what was found."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        suggestions: Iterable[str] = (),
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        self.suggestions = list(suggestions)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ": ".join(part for part in (self.file, self.key) if part)
+        text = f"{where}: {self.message}" if where else self.message
+        if self.suggestions:
+            text += " (did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?)"
+        return text
+
+    def located(self, file: str | None = None, key_prefix: str | None = None) -> ConfigError:
+        """The same error with the file filled in and/or the key path prefixed."""
+        key = self.key
+        if key_prefix:
+            key = f"{key_prefix}.{key}" if key else key_prefix
+        return ConfigError(
+            self.message, file=self.file or file, key=key, suggestions=self.suggestions
+        )
+
+
+class ComponentError(ConfigError):
+    """A ``type`` names no component, or more than one distribution provides it."""
+
+
+class HookError(ConfigError):
+    """A hook cannot be registered: misspelt hook point, bad priority, wrong signature."""
+
+
+class PluginError(CustomrunError):
+    """An installed plugin failed to load or to validate."""

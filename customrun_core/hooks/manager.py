@@ -1,0 +1,154 @@
+"""The pluggy host: hooks in MMEngine priority order on top of pluggy's call machinery."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import attrs
+import pluggy
+
+from customrun_core import hookspecs
+from customrun_core.errors import HookError, closest
+from customrun_core.hooks.base import Hook, Priority, get_priority
+
+
+class _PluginManager(pluggy.PluginManager):
+    """Takes the plain hook-point methods of :class:`Hook` objects as implementations, undecorated."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and isinstance(plugin, Hook) and name in hookspecs.HOOK_POINTS:
+            if callable(getattr(plugin, name, None)):
+                return {}
+        return opts
+
+
+@attrs.define
+class _Entry:
+    name: str
+    plugin: Any
+    priority: int
+    seq: int
+
+
+def _check_method_names(hook: Hook, name: str) -> None:
+    for attr in dir(type(hook)):
+        if attr.startswith(("before_", "after_")) and attr not in hookspecs.HOOK_POINTS:
+            raise HookError(
+                f"{name} defines {attr}(), which is not a hook point",
+                suggestions=closest(attr, hookspecs.HOOK_POINTS, n=1),
+            )
+
+
+def _priority_name(value: int) -> str:
+    try:
+        return Priority(value).name
+    except ValueError:
+        return str(value)
+
+
+class HookManager:
+    """Holds a run's hooks and calls them: lower priority number first, ties in the order added.
+
+    pluggy calls implementations last-registered-first, so after every change the manager
+    re-registers all plugins in descending (priority, order added). ``@hookimpl(tryfirst=True)``
+    and ``trylast`` in pluggy-style plugins still move an implementation to the front or back,
+    and ``wrapper=True`` implementations wrap all others, as pluggy defines.
+    """
+
+    def __init__(self) -> None:
+        self._pm = _PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self._entries: list[_Entry] = []
+        self.hook = self._pm.hook
+
+    def add(self, plugin: Any, priority: Any = None, name: str | None = None) -> None:
+        """Register a :class:`Hook` instance or a pluggy-style plugin (module or object).
+
+        ``priority`` overrides the plugin's ``priority`` attribute (NORMAL when it has none).
+
+        Raises:
+            HookError: a misspelt hook-point method, a bad priority, or an argument the hook point
+                does not have.
+        """
+        name = name or _display_name(plugin)
+        if isinstance(plugin, Hook):
+            _check_method_names(plugin, name)
+        if priority is None:
+            priority = getattr(plugin, "priority", Priority.NORMAL)
+        try:
+            value = get_priority(priority)
+        except HookError as error:
+            raise HookError(f"{name}: {error.message}", suggestions=error.suggestions) from None
+        unique = name if all(e.name != name for e in self._entries) else f"{name}#{len(self._entries)}"
+        self._entries.append(_Entry(unique, plugin, value, len(self._entries)))
+        try:
+            self._rebuild()
+        except pluggy.PluginValidationError as error:
+            self._entries.pop()
+            self._rebuild()
+            raise HookError(_explain_validation_error(name, plugin, error)) from None
+
+    def _rebuild(self) -> None:
+        for entry in self._entries:
+            if self._pm.is_registered(entry.plugin):
+                self._pm.unregister(entry.plugin)
+        for entry in sorted(self._entries, key=lambda e: (e.priority, e.seq), reverse=True):
+            self._pm.register(entry.plugin, name=entry.name)
+
+    def check_pending(self) -> None:
+        """Refuse ``@hookimpl`` functions of pluggy-style plugins that name no hook point."""
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as error:
+            raise HookError(str(error).splitlines()[0]) from None
+
+    @property
+    def plugins(self) -> list[Any]:
+        """The registered plugins in priority order."""
+        return [e.plugin for e in sorted(self._entries, key=lambda e: (e.priority, e.seq))]
+
+    def call(self, point: str, **kwargs: Any) -> None:
+        """Call every implementation of one hook point (for custom loops: ``runner.call_hook``)."""
+        getattr(self._pm.hook, point)(**kwargs)
+
+    def order(self) -> dict[str, list[tuple[str, str]]]:
+        """Per hook point, in call order, (plugin name, priority name) of each implementation."""
+        priorities = {e.name: _priority_name(e.priority) for e in self._entries}
+        table: dict[str, list[tuple[str, str]]] = {}
+        for point in hookspecs.HOOK_POINTS:
+            impls = list(reversed(getattr(self._pm.hook, point).get_hookimpls()))
+            if impls:
+                table[point] = [(i.plugin_name, priorities.get(i.plugin_name, "?")) for i in impls]
+        return table
+
+    def format_order(self) -> str:
+        """The hook table MMEngine logs at the start of a run."""
+        lines = ["hooks will be executed in the following order:"]
+        for point, impls in self.order().items():
+            lines.append(f"  {point}:")
+            lines.extend(f"    ({prio:<12}) {name}" for name, prio in impls)
+        return "\n".join(lines)
+
+
+def _display_name(plugin: Any) -> str:
+    if inspect.ismodule(plugin):
+        return plugin.__name__
+    return type(plugin).__name__
+
+
+def _explain_validation_error(name: str, plugin: Any, error: pluggy.PluginValidationError) -> str:
+    for point in hookspecs.HOOK_POINTS:
+        impl = getattr(plugin, point, None)
+        if impl is None or not callable(impl):
+            continue
+        allowed = set(inspect.signature(getattr(hookspecs, point)).parameters)
+        params = inspect.signature(impl).parameters
+        extra = [p for p in params if p not in allowed and params[p].kind <= params[p].KEYWORD_ONLY]
+        if extra:
+            return (
+                f"{name}.{point}() takes {', '.join(extra)}, which the hook point does not pass "
+                f"(it passes {', '.join(sorted(allowed))})"
+            )
+    return f"{name}: {str(error).splitlines()[0]}"

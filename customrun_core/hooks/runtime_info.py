@@ -1,0 +1,26 @@
+"""RuntimeInfoHook: records the learning rate and the step's outputs for the logger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from customrun_core.hooks.base import Hook, Priority
+
+
+class RuntimeInfoHook(Hook):
+    """Puts into ``runner.scalars``, before each step, the lr of every optimizer (first group as
+    ``lr``, as MMEngine) and after it every value ``train_step`` returned and ``grad_norm`` when
+    the wrapper clipped by norm."""
+
+    priority = Priority.VERY_HIGH
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        for name, values in runner.optim_wrapper.get_lr().items():
+            runner.scalars.update(name, values[0])
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        for name, value in (outputs or {}).items():
+            runner.scalars.update(name, value)
+        grad_norm = getattr(runner.optim_wrapper, "last_grad_norm", None)
+        if grad_norm is not None:
+            runner.scalars.update("grad_norm", grad_norm)

@@ -1,0 +1,21 @@
+"""DistSamplerSeedHook: a new shuffle order each epoch for samplers that take an epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from customrun_core.hooks.base import Hook, Priority
+
+
+class DistSamplerSeedHook(Hook):
+    """Calls ``sampler.set_epoch(runner.epoch)`` before each training epoch, when the train
+    dataloader's sampler (or batch sampler's sampler) has that method (DistributedSampler)."""
+
+    priority = Priority.NORMAL
+
+    def before_train_epoch(self, runner: Any) -> None:
+        loader = runner.train_loop.dataloader
+        for sampler in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(runner.epoch)
+                return

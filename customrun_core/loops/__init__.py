@@ -1,0 +1,8 @@
+"""Loops: the training, validation and test workflows a run is made of."""
+
+from customrun_core.loops.base import BaseLoop
+from customrun_core.loops.epoch import EpochBasedTrainLoop
+from customrun_core.loops.evaluation import TestLoop, ValLoop
+from customrun_core.loops.iteration import IterBasedTrainLoop
+
+__all__ = ["BaseLoop", "EpochBasedTrainLoop", "IterBasedTrainLoop", "TestLoop", "ValLoop"]

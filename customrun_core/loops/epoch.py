@@ -1,0 +1,43 @@
+"""Training for a number of epochs, validating every ``val_interval`` epochs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from customrun_core.loops.training import TrainLoop
+
+
+class EpochBasedTrainLoop(TrainLoop):
+    """``max_epochs`` passes over the training data (MMEngine's loop of that name).
+
+    ``runner.epoch`` counts finished epochs (incremented after ``after_train_epoch``), ``runner.iter``
+    finished iterations; the last epoch is always validated.
+    """
+
+    by_epoch = True
+
+    def __init__(self, runner: Any, dataloader: Any, max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> None:
+        if max_epochs < 1:
+            raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
+        super().__init__(runner, dataloader, val_begin, val_interval)
+        self.max_epochs = max_epochs
+        self.max_iters = max_epochs * len(dataloader)
+
+    def run(self) -> Any:
+        runner = self.runner
+        runner.call_hook("before_train")
+        while self.epoch < self.max_epochs and not self.stop_training:
+            self.run_epoch()
+            if self.should_validate(self.epoch, self.max_epochs):
+                runner.val_loop.run()
+        runner.call_hook("after_train")
+        return runner.model
+
+    def run_epoch(self) -> None:
+        runner = self.runner
+        runner.call_hook("before_train_epoch")
+        runner.model.train()
+        for batch_idx, data_batch in enumerate(self.dataloader):
+            self.run_iter(batch_idx, data_batch)
+        runner.call_hook("after_train_epoch")
+        self.epoch += 1

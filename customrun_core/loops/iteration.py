@@ -1,0 +1,50 @@
+"""Training for a number of iterations, cycling through the data, validating every ``val_interval``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from customrun_core.loops.training import TrainLoop
+
+
+def _cycle(dataloader: Any) -> Iterator[Any]:
+    """Batches forever: each exhausted pass starts a new one with the sampler's next epoch."""
+    epoch = 0
+    while True:
+        sampler = getattr(dataloader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        yield from dataloader
+        epoch += 1
+
+
+class IterBasedTrainLoop(TrainLoop):
+    """``max_iters`` training iterations (MMEngine's loop of that name).
+
+    There is one epoch: ``before_train_epoch`` fires before the first iteration and
+    ``after_train_epoch`` after the last; ``batch_idx`` is the global iteration.
+    """
+
+    by_epoch = False
+
+    def __init__(self, runner: Any, dataloader: Any, max_iters: int, val_begin: int = 1, val_interval: int = 1000) -> None:
+        if max_iters < 1:
+            raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+        super().__init__(runner, dataloader, val_begin, val_interval)
+        self.max_iters = max_iters
+        self.max_epochs = 1
+
+    def run(self) -> Any:
+        runner = self.runner
+        runner.call_hook("before_train")
+        runner.call_hook("before_train_epoch")
+        batches = _cycle(self.dataloader)
+        while self.iter < self.max_iters and not self.stop_training:
+            runner.model.train()
+            self.run_iter(self.iter, next(batches))
+            if self.should_validate(self.iter, self.max_iters):
+                runner.val_loop.run()
+        runner.call_hook("after_train_epoch")
+        runner.call_hook("after_train")
+        return runner.model

@@ -1,0 +1,39 @@
+"""What the epoch- and iteration-based training loops share: one step and the validation rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from customrun_core.loops.base import BaseLoop, to_device
+
+
+class TrainLoop(BaseLoop):
+    """Holds the training position (``epoch``, ``iter``) that ``runner.epoch``/``runner.iter`` read."""
+
+    def __init__(self, runner: Any, dataloader: Any, val_begin: int, val_interval: int) -> None:
+        super().__init__(runner, dataloader)
+        if val_interval < 1:
+            raise ValueError(f"val_interval must be >= 1, got {val_interval}")
+        self.val_begin, self.val_interval = val_begin, val_interval
+        self.epoch = 0
+        self.iter = 0
+        self.stop_training = False
+
+    max_epochs: int
+    max_iters: int
+
+    def run_iter(self, batch_idx: int, data_batch: Any) -> None:
+        """before_train_iter -> model.train_step -> after_train_iter, then ``iter += 1``."""
+        runner = self.runner
+        data_batch = to_device(data_batch, runner.device)
+        runner.call_hook("before_train_iter", batch_idx=batch_idx, data_batch=data_batch)
+        outputs = runner.model.train_step(data_batch, runner.optim_wrapper)
+        runner.call_hook("after_train_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+        self.iter += 1
+
+    def should_validate(self, done: int, total: int) -> bool:
+        """MMEngine's rule, on the count of finished epochs (or iterations): from ``val_begin``,
+        every ``val_interval``, and always at the end."""
+        if self.runner.val_loop is None or done < self.val_begin:
+            return False
+        return done % self.val_interval == 0 or done == total

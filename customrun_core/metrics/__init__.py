@@ -1,0 +1,1 @@
+"""Metrics and the evaluator that runs them over a validation or test pass."""

@@ -1,0 +1,65 @@
+"""Building the optimizer and its wrapper from ``optim_wrapper``, as MMEngine's default constructor."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+from torch import nn
+
+from customrun_core.build import build, call_checked, check_arguments, resolve_type, split_type
+from customrun_core.errors import ConfigError
+from customrun_core.models.wrappers import unwrap_model
+
+DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
+DEFAULT_WRAPPER = "OptimWrapper"
+
+
+class DefaultOptimWrapperConstructor:
+    """Turns ``optim_wrapper`` (less ``constructor`` and ``paramwise_cfg``) into a wrapper for a model.
+
+    The optimizer is any ``torch.optim`` class by name, or a ``customrun.optimizers`` entry point;
+    the model's parameters go to its first parameter. ``paramwise_cfg`` (per-parameter lr and
+    weight-decay rules) is kept for subclasses and the full constructor.
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict[str, Any], paramwise_cfg: dict[str, Any] | None = None) -> None:
+        if "optimizer" not in optim_wrapper_cfg:
+            raise ConfigError("required key is missing", key="optimizer")
+        self.optim_wrapper_cfg = copy.deepcopy(optim_wrapper_cfg)
+        self.paramwise_cfg = paramwise_cfg or {}
+
+    def parameters(self, model: nn.Module) -> Any:
+        """What the optimizer's first argument receives; subclasses return parameter groups."""
+        return list(model.parameters())
+
+    def __call__(self, model: nn.Module) -> Any:
+        model = unwrap_model(model)
+        cfg = copy.deepcopy(self.optim_wrapper_cfg)
+        optimizer_cfg = cfg.pop("optimizer")
+        type_name, optimizer_kwargs = split_type(optimizer_cfg, "optimizer")
+        optimizer_cls = resolve_type("optimizers", type_name, "optimizer")
+        first = _first_parameter(optimizer_cls)
+        check_arguments(optimizer_cls, optimizer_kwargs, {first: None}, "optimizer")
+        optimizer = call_checked(optimizer_cls, optimizer_kwargs, "optimizer", **{first: self.parameters(model)})
+        return build("optim_wrappers", cfg, key="", default_type=DEFAULT_WRAPPER, optimizer=optimizer)
+
+
+def _first_parameter(optimizer_cls: Any) -> str:
+    return next(iter(inspect.signature(optimizer_cls).parameters))
+
+
+def build_optim_wrapper(model: nn.Module, cfg: dict[str, Any]) -> Any:
+    """The wrapper ``optim_wrapper`` describes, built by its ``constructor``."""
+    cfg = copy.deepcopy(cfg)
+    constructor_type = cfg.pop("constructor", DEFAULT_CONSTRUCTOR)
+    paramwise_cfg = cfg.pop("paramwise_cfg", None)
+    constructor = build(
+        "optim_wrapper_constructors",
+        {"type": constructor_type} if isinstance(constructor_type, str) else constructor_type,
+        key="constructor",
+        optim_wrapper_cfg=cfg,
+        paramwise_cfg=paramwise_cfg,
+    )
+    return constructor(model)

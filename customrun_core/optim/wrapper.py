@@ -1,0 +1,137 @@
+"""OptimWrapper: backward, gradient accumulation, clipping and stepping behind one call."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from customrun_core.errors import ConfigError
+
+
+class OptimWrapper:
+    """MMEngine's optimizer wrapper around a ``torch.optim`` optimizer.
+
+    Args:
+        optimizer: the optimizer whose steps this wrapper takes.
+        accumulative_counts: backward passes per optimizer step (gradient accumulation).
+        clip_grad: ``{type = "norm", max_norm, norm_type}`` or ``{type = "value", clip_value}``;
+            the total norm before clipping is kept as ``last_grad_norm`` for logging.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        accumulative_counts: int = 1,
+        clip_grad: dict[str, Any] | None = None,
+    ) -> None:
+        if accumulative_counts < 1:
+            raise ConfigError(f"expected an integer >= 1, got {accumulative_counts}", key="accumulative_counts")
+        self.optimizer = optimizer
+        self.accumulative_counts = accumulative_counts
+        self.clip_grad = self._check_clip_grad(clip_grad)
+        self.last_grad_norm: torch.Tensor | None = None
+        self._inner_count = 0
+        self._max_counts = -1
+        self._remainder = 0
+
+    @staticmethod
+    def _check_clip_grad(clip_grad: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not clip_grad:
+            return None
+        cfg = dict(clip_grad)
+        kind = cfg.pop("type", "norm")
+        if kind not in ("norm", "value"):
+            raise ConfigError(f"expected 'norm' or 'value', got {kind!r}", key="clip_grad.type")
+        needed = "max_norm" if kind == "norm" else "clip_value"
+        if needed not in cfg:
+            raise ConfigError(f"clipping by {kind} needs {needed}", key=f"clip_grad.{needed}")
+        return {"type": kind, **cfg}
+
+    # The run tells the wrapper its length so the last, incomplete window divides by its real size.
+    def initialize_count_status(self, model: Any, init_counts: int, max_counts: int) -> None:
+        self._inner_count = init_counts
+        self._max_counts = max_counts
+        self._remainder = max_counts % self.accumulative_counts
+
+    @property
+    def inner_count(self) -> int:
+        return self._inner_count
+
+    def update_params(self, loss: torch.Tensor, step_kwargs: dict | None = None, zero_kwargs: dict | None = None) -> None:
+        """Scale the loss for accumulation, backward, and step + zero_grad at a window's end."""
+        self.backward(self.scale_loss(loss))
+        if self.should_update():
+            self.step(**(step_kwargs or {}))
+            self.zero_grad(**(zero_kwargs or {}))
+
+    def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        if self.accumulative_counts == 1:
+            return loss
+        if self._max_counts == -1 or self._inner_count < self._max_counts - self._remainder:
+            return loss / self.accumulative_counts
+        return loss / self._remainder
+
+    def backward(self, loss: torch.Tensor, **kwargs: Any) -> None:
+        loss.backward(**kwargs)
+        self._inner_count += 1
+
+    def should_update(self) -> bool:
+        return self._inner_count % self.accumulative_counts == 0 or self._inner_count == self._max_counts
+
+    def should_sync(self) -> bool:
+        count = self._inner_count + 1
+        return count % self.accumulative_counts == 0 or count == self._max_counts
+
+    def step(self, **kwargs: Any) -> None:
+        if self.clip_grad is not None:
+            self._clip_grads()
+        self.optimizer.step(**kwargs)
+
+    def zero_grad(self, **kwargs: Any) -> None:
+        self.optimizer.zero_grad(**kwargs)
+
+    def _clip_grads(self) -> None:
+        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        cfg = dict(self.clip_grad or {})
+        if cfg.pop("type") == "norm":
+            self.last_grad_norm = torch.nn.utils.clip_grad_norm_(params, **cfg)
+        else:
+            torch.nn.utils.clip_grad_value_(params, **cfg)
+
+    @contextlib.contextmanager
+    def optim_context(self, model: Any) -> Iterator[None]:
+        """The forward pass runs inside this; on accumulation steps it skips DDP's all-reduce."""
+        if not self.should_sync() and hasattr(model, "no_sync"):
+            with model.no_sync():
+                yield
+        else:
+            yield
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups
+
+    def get_lr(self) -> dict[str, list[float]]:
+        return {"lr": [group["lr"] for group in self.param_groups]}
+
+    def get_momentum(self) -> dict[str, list[float]]:
+        values = []
+        for group in self.param_groups:
+            if "momentum" in group:
+                values.append(group["momentum"])
+            elif "betas" in group:
+                values.append(group["betas"][0])
+            else:
+                values.append(0.0)
+        return {"momentum": values}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state_dict)

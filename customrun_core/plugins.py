@@ -1,0 +1,58 @@
+"""Start-up loading of ``customrun.plugins`` entry points: pluggy-style global hook plugins.
+
+Each entry point is loaded in its own ``try``; every failure is collected, so one broken plugin
+is reported together with the others in one block that names distribution, version, entry point
+and error, and the run stops before anything is built. Listing plugins never loads them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from customrun_core import registry
+from customrun_core.errors import ConfigError, PluginError, first_line
+
+
+def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
+    """Load every ``customrun.plugins`` entry point and register it with ``hooks`` (a HookManager).
+
+    Raises:
+        PluginError: one or more plugins failed to import or to validate; the message lists each.
+    """
+    loaded, failures = [], []
+    for name, entries in sorted(registry.scan_entry_points().get("plugins", {}).items()):
+        for entry in entries:
+            try:
+                hooks.add(entry.load(), name=f"{entry.dist}:{name}")
+                loaded.append(entry)
+            except Exception as error:  # a broken plugin, whatever it raises
+                failures.append(f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {first_line(error)}")
+    if failures:
+        raise PluginError(
+            "plugins failed to load:\n" + "\n".join(failures)
+            + "\n(uninstall or fix them; the run has not started)"
+        )
+    hooks.check_pending()
+    return loaded
+
+
+def import_custom_modules(modules: Iterable[str], allow_failed: bool, file: str) -> None:
+    """Import the modules of ``custom_imports`` (MMEngine's way to register components).
+
+    The working directory is put on ``sys.path`` first, so project modules import without
+    setting PYTHONPATH.
+    """
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    for index, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # whatever the module raised while importing
+            detail = f"cannot import {module!r}: {first_line(error)}"
+            if not allow_failed:
+                raise ConfigError(detail, file=file, key=f"custom_imports.imports[{index}]") from error
+            warnings.warn(f"{detail}; ignored (allow_failed_imports = true)", stacklevel=2)

@@ -1,0 +1,227 @@
+"""Components by name: one cached scan of entry points, resolved lazily.
+
+A ``type`` string in a config resolves, in this order, to
+
+1. a name registered in this process with :func:`register` (modules named in ``custom_imports``);
+2. the entry point of that name in the kind's group (``customrun.<kind>``), imported only now;
+3. for optimizers, the ``torch.optim`` class of that name;
+4. an import path ``package.module:Name`` (or ``package.module.Name``).
+
+Two distributions publishing one name in one kind is an error that says how to pick one:
+``type = "customrun-lars:LARS"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import importlib_metadata
+
+from customrun_core.errors import ComponentError, closest
+
+T = TypeVar("T")
+
+GROUP_PREFIX = "customrun."
+
+# kind -> how error messages name one of them
+KINDS: dict[str, str] = {
+    "loops": "loop",
+    "hooks": "hook",
+    "optimizers": "optimizer",
+    "optim_wrappers": "optim wrapper",
+    "optim_wrapper_constructors": "optim wrapper constructor",
+    "param_schedulers": "parameter scheduler",
+    "models": "model",
+    "datasets": "dataset",
+    "metrics": "metric",
+}
+
+# Components that a first-party plugin provides: an unknown-name error says what to install.
+FIRST_PARTY: dict[tuple[str, str], str] = {
+    ("optimizers", "LARS"): "customrun-lars",
+    ("optim_wrappers", "AmpOptimWrapper"): "customrun-amp",
+    ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor"): "customrun-layer-decay",
+    ("param_schedulers", "CosineAnnealingLR"): "customrun-cosine",
+    ("param_schedulers", "CosineAnnealingParamScheduler"): "customrun-cosine",
+    ("param_schedulers", "CosineAnnealingMomentum"): "customrun-cosine",
+    ("param_schedulers", "CosineRestartLR"): "customrun-cosine",
+}
+
+
+@attrs.frozen
+class ComponentEntry:
+    """One entry point of a ``customrun.*`` group, read from metadata without importing it."""
+
+    kind: str
+    name: str
+    value: str
+    dist: str
+    entry_point: Any = attrs.field(eq=False, repr=False)
+
+    @property
+    def version(self) -> str:
+        dist = self.entry_point.dist
+        return dist.version if dist is not None else "?"
+
+    def load(self) -> Any:
+        return self.entry_point.load()
+
+
+def normalize_dist(name: str) -> str:
+    """PEP 503 normalisation, so ``Customrun_LARS`` and ``customrun-lars`` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def scan_entry_points() -> dict[str, dict[str, tuple[ComponentEntry, ...]]]:
+    """Every ``customrun.<kind>`` entry point by kind and name (read once per process)."""
+    table: dict[str, dict[str, list[ComponentEntry]]] = {kind: {} for kind in KINDS}
+    table["plugins"] = {}
+    for ep in importlib_metadata.entry_points():
+        if not ep.group.startswith(GROUP_PREFIX):
+            continue
+        kind = ep.group[len(GROUP_PREFIX) :]
+        dist = ep.dist.name if ep.dist is not None else "?"
+        entries = table.setdefault(kind, {}).setdefault(ep.name, [])
+        if all(normalize_dist(e.dist) != normalize_dist(dist) for e in entries):
+            entries.append(ComponentEntry(kind, ep.name, ep.value, dist, ep))
+    return {kind: {name: tuple(v) for name, v in names.items()} for kind, names in table.items()}
+
+
+def refresh() -> None:
+    """Forget the entry-point scan (after installing a distribution in the running process)."""
+    scan_entry_points.cache_clear()
+
+
+_registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+
+
+def register(kind: str, name: str | None = None, *, force: bool = False) -> Callable[[T], T]:
+    """Class decorator: make a component available by name in this process.
+
+    For modules listed in a config's ``custom_imports``; installed distributions use entry points.
+
+    ::
+
+        @register("hooks")
+        class NewHook(Hook): ...
+    """
+    if kind not in KINDS:
+        raise ComponentError(f"unknown component kind {kind!r}", suggestions=closest(kind, KINDS))
+
+    def decorator(obj: T) -> T:
+        key = name or obj.__name__  # type: ignore[attr-defined]
+        known = _registered[kind].get(key)
+        if known is not None and known is not obj and not force:
+            raise ComponentError(
+                f"{KINDS[kind]} {key!r} is already registered by {known.__module__}; "
+                f"pass force=True to replace it"
+            )
+        _registered[kind][key] = obj
+        return obj
+
+    return decorator
+
+
+def known_names(kind: str) -> list[str]:
+    """Every name a ``type`` of this kind can take without an import path."""
+    names = set(_registered[kind]) | set(scan_entry_points().get(kind, {}))
+    if kind == "optimizers":
+        names |= set(_torch_optimizers())
+    return sorted(names)
+
+
+def resolve(kind: str, type_name: Any) -> Any:
+    """The class (or factory) that ``type = type_name`` names in a config section of ``kind``.
+
+    Raises:
+        ComponentError: unknown name, ambiguous name, or an entry point that fails to import.
+    """
+    if not isinstance(type_name, str):
+        if callable(type_name):
+            return type_name
+        raise ComponentError(f"expected a {KINDS[kind]} name (string), got {type(type_name).__name__}")
+    if type_name in _registered[kind]:
+        return _registered[kind][type_name]
+    found = _from_entry_points(kind, type_name)
+    if found is not None:
+        return found
+    if kind == "optimizers" and type_name in _torch_optimizers():
+        import torch.optim
+
+        return getattr(torch.optim, type_name)
+    if ":" in type_name or "." in type_name:
+        return _import_path(kind, type_name)
+    raise _unknown(kind, type_name)
+
+
+def _from_entry_points(kind: str, type_name: str) -> Any:
+    names = scan_entry_points().get(kind, {})
+    dist_hint, _, short = type_name.rpartition(":")
+    entries = names.get(type_name, ())
+    if not entries and dist_hint and short in names:
+        entries = tuple(e for e in names[short] if normalize_dist(e.dist) == normalize_dist(dist_hint))
+    if not entries:
+        return None
+    if len(entries) > 1:
+        dists = " and ".join(f"{e.dist} {e.version} ({e.value})" for e in entries)
+        picks = " or ".join(f'type = "{e.dist}:{type_name}"' for e in entries)
+        raise ComponentError(f"{KINDS[kind]} {type_name!r} is provided by {dists}; pick one with {picks}")
+    entry = entries[0]
+    try:
+        return entry.load()
+    except Exception as error:  # a broken plugin: any exception its import raises
+        raise ComponentError(
+            f"{KINDS[kind]} {entry.name!r} from {entry.dist} {entry.version} "
+            f"(entry point {entry.value}) failed to import: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _import_path(kind: str, path: str) -> Any:
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ComponentError(
+            f"{KINDS[kind]} {path!r}: cannot import module {module_name!r} ({error})"
+        ) from None
+    try:
+        return functools.reduce(getattr, attr.split("."), module)
+    except AttributeError:
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise ComponentError(
+            f"{KINDS[kind]} {path!r}: module {module_name!r} has no attribute {attr!r}",
+            suggestions=closest(attr, public),
+        ) from None
+
+
+def _unknown(kind: str, type_name: str) -> ComponentError:
+    plugin = FIRST_PARTY.get((kind, type_name))
+    if plugin is not None:
+        return ComponentError(
+            f"{KINDS[kind]} {type_name!r} is provided by the plugin {plugin}, "
+            f"which is not installed: pip install {plugin}"
+        )
+    return ComponentError(
+        f"unknown {KINDS[kind]} {type_name!r} (no entry point in group {GROUP_PREFIX}{kind}, "
+        f"no registered name, no import path)",
+        suggestions=closest(type_name, known_names(kind)),
+    )
+
+
+@functools.cache
+def _torch_optimizers() -> frozenset[str]:
+    import torch.optim
+
+    return frozenset(
+        name
+        for name, obj in vars(torch.optim).items()
+        if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
+    )

@@ -1,0 +1,317 @@
+"""The Runner: assembles a run from a config and dispatches it to loops and hooks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomli_w
+import torch
+
+from customrun_core import checkpoint as ckpt
+from customrun_core import plugins
+from customrun_core.build import build, resolve_checked, split_type
+from customrun_core.config import RunConfig, load_config
+from customrun_core.config.schema import default_work_dir
+from customrun_core.datasets.loader import build_dataloader, check_dataloader
+from customrun_core.errors import ConfigError
+from customrun_core.hooks.defaults import build_hook, hook_tables, split_priority
+from customrun_core.hooks.manager import HookManager
+from customrun_core.hooks.param_scheduler import iter_schedulers
+from customrun_core.metrics.evaluator import Evaluator
+from customrun_core.models.wrappers import unwrap_model
+from customrun_core.optim.constructor import build_optim_wrapper
+from customrun_core.randomness import seed_everything
+from customrun_core.scalars import ScalarBuffer
+from customrun_core.schedulers.build import build_param_schedulers, scheduler_tables
+
+_MODES = ("train", "val", "test")
+
+
+def _default_loop_type(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """MMEngine's rule: without ``type``, ``by_epoch`` (default true) picks the epoch or iteration loop."""
+    cfg = dict(cfg)
+    by_epoch = cfg.pop("by_epoch", True)
+    if "type" in cfg and by_epoch is not True:
+        raise ConfigError("give either type or by_epoch, not both", key="train_cfg.by_epoch")
+    return cfg, "EpochBasedTrainLoop" if by_epoch else "IterBasedTrainLoop"
+
+
+def _make_logger(work_dir: Path | None, rank: int) -> logging.Logger:
+    logger = logging.Logger("customrun")  # one per run, outside logging's global registry
+    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    formatter = logging.Formatter("%(asctime)s - customrun - %(levelname)s - %(message)s", "%Y/%m/%d %H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if work_dir is not None and rank == 0:
+        handlers.append(logging.FileHandler(work_dir / "run.log", encoding="utf-8", delay=True))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger
+
+
+class Runner:
+    """A run: model, data, optimizer, schedulers, hooks and loops built from one config.
+
+    What a hook may read (MMEngine's names): ``cfg``, ``model``, ``optim_wrapper``,
+    ``param_schedulers``, ``train_dataloader``, ``val_dataloader``, ``test_dataloader``,
+    ``train_loop``, ``val_loop``, ``test_loop``, ``iter``, ``epoch``, ``max_iters``, ``max_epochs``,
+    ``work_dir``, ``rank``, ``world_size``, ``device``, ``logger``, ``scalars`` (values recorded
+    for logging), ``seed``; and it may call ``call_hook``. Everything else is private.
+
+    Every component table of the config is resolved and its arguments are checked against the
+    component's signature when the runner is created, before anything is built, so a mistake
+    anywhere stops the run at once.
+    """
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.rank, self.world_size = 0, 1
+        self.hooks = HookManager()
+        plugins.import_custom_modules(cfg.custom_imports.imports, cfg.custom_imports.allow_failed_imports, cfg.source)
+        plugins.load_plugins(self.hooks)
+        self._check_components()
+        self.device = self._pick_device(cfg.device)
+        self.work_dir: Path | None = Path(cfg.work_dir or default_work_dir(cfg.source))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.logger = _make_logger(self.work_dir, self.rank)
+        self.seed = seed_everything(cfg.randomness.seed, cfg.randomness.deterministic)
+        self.scalars = ScalarBuffer()
+        self.model = self._located(lambda: build("models", cfg.model, key="model")).to(self.device)
+        for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
+            hook, priority = self._located(lambda t=table, k=key: build_hook(t, k))
+            self._located(lambda h=hook, p=priority, k=key: self.hooks.add(h, p), key)
+        self.optim_wrapper: Any = None
+        self.param_schedulers: list[Any] | None = None
+        self.train_dataloader = self.val_dataloader = self.test_dataloader = None
+        self.train_loop: Any = None
+        self.val_loop: Any = None
+        self.test_loop: Any = None
+
+    @classmethod
+    def from_config(
+        cls,
+        source: str | os.PathLike[str] | Mapping[str, Any],
+        overrides: Iterable[str] = (),
+        **changes: Any,
+    ) -> Runner:
+        """A runner from a TOML file or a mapping, with ``--set`` overrides and top-level changes
+        (``work_dir=...``, ``device=...``) applied on top."""
+        cfg = load_config(source, overrides)
+        cfg = attrs.evolve(cfg, **{k: v for k, v in changes.items() if v is not None})
+        return cls(cfg)
+
+    # -- what hooks read ------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self.train_loop.epoch if self.train_loop is not None else 0
+
+    @property
+    def iter(self) -> int:
+        return self.train_loop.iter if self.train_loop is not None else 0
+
+    @property
+    def max_epochs(self) -> int:
+        return self.train_loop.max_epochs if self.train_loop is not None else 0
+
+    @property
+    def max_iters(self) -> int:
+        return self.train_loop.max_iters if self.train_loop is not None else 0
+
+    def call_hook(self, point: str, **kwargs: Any) -> None:
+        """Fire one hook point on every hook (custom loops call this too)."""
+        self.hooks.call(point, runner=self, **kwargs)
+
+    # -- the three entry points --------------------------------------------------------------
+    def train(self) -> Any:
+        """Build the training side, load or resume a checkpoint, run the train loop."""
+        self._build_loop("train")
+        self._build_loop("val")
+        self._start("train")
+        try:
+            self.call_hook("before_run")
+            self._load_or_resume()
+            self.optim_wrapper.initialize_count_status(self.model, self.train_loop.iter, self.train_loop.max_iters)
+            return self.train_loop.run()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        try:
+            self.call_hook("after_run")
+        finally:
+            for handler in self.logger.handlers:
+                handler.close()  # a FileHandler reopens (appends) if the runner logs again
+
+    def val(self) -> dict[str, float]:
+        """One validation pass; returns the metrics."""
+        return self._evaluate("val")
+
+    def test(self) -> dict[str, float]:
+        """One test pass; returns the metrics."""
+        return self._evaluate("test")
+
+    def _evaluate(self, mode: str) -> dict[str, float]:
+        self._build_loop(mode)
+        self._start(mode)
+        try:
+            self.call_hook("before_run")
+            if self.cfg.load_from:
+                self.load_checkpoint(self.cfg.load_from, weights_only=True)
+            return getattr(self, f"{mode}_loop").run()
+        finally:
+            self._finish()
+
+    def _start(self, mode: str) -> None:
+        if self.work_dir is not None and self.rank == 0:
+            ckpt.write_text_atomic(self.work_dir / "config.toml", tomli_w.dumps(self.cfg.to_dict()))
+        self.logger.info(f"customrun {mode}: config {self.cfg.source}, work_dir {self.work_dir}, device {self.device}, seed {self.seed}")
+        self.logger.info(self.hooks.format_order())
+
+    # -- building ---------------------------------------------------------------------------
+    def _located(self, make: Any, key: str | None = None) -> Any:
+        """Run ``make()``; a config error from it gets this config's file (and ``key``)."""
+        try:
+            return make()
+        except ConfigError as error:
+            raise error.located(file=self.cfg.source, key_prefix=key if error.key is None else None) from error
+
+    def _pick_device(self, device: str) -> torch.device:
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            chosen = torch.device(device)
+        except RuntimeError:
+            raise ConfigError(f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}", file=self.cfg.source, key="device") from None
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"{device!r} asked for, but torch sees no CUDA device", file=self.cfg.source, key="device")
+        return chosen
+
+    def _check_components(self) -> None:
+        """Resolve every component table and check its arguments, building nothing."""
+        cfg = self.cfg
+
+        def check(kind: str, table: Any, key: str, default: str | None = None, **injected: Any) -> None:
+            self._located(lambda: resolve_checked(kind, table, key, default, **injected))
+
+        check("models", cfg.model, "model")
+        for mode in _MODES:
+            loader = getattr(cfg, f"{mode}_dataloader")
+            if loader is not None:
+                table = self._located(lambda l=loader, m=mode: check_dataloader(l, f"{m}_dataloader", cfg.source))
+                check("datasets", table.dataset, f"{mode}_dataloader.dataset")
+            evaluator = getattr(cfg, f"{mode}_evaluator", None)
+            for i, metric in enumerate(evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []):
+                key = f"{mode}_evaluator[{i}]" if isinstance(evaluator, list) else f"{mode}_evaluator"
+                check("metrics", metric, key)
+        if cfg.train_cfg is not None:
+            table, default = self._located(lambda: _default_loop_type(cfg.train_cfg))
+            check("loops", table, "train_cfg", default, runner=None, dataloader=None)
+        for mode in ("val", "test"):
+            table = getattr(cfg, f"{mode}_cfg")
+            if table is not None:
+                check("loops", table, f"{mode}_cfg", mode.capitalize() + "Loop", runner=None, dataloader=None, evaluator=None)
+        if cfg.optim_wrapper is not None:
+            optimizer = cfg.optim_wrapper.get("optimizer")
+            if optimizer is not None:
+                self._located(lambda: split_type(optimizer, "optim_wrapper.optimizer"))
+        for key, table in scheduler_tables(cfg.param_scheduler):
+            self._located(lambda t=table, k=key: split_type(t, k))
+        for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
+            check("hooks", split_priority(table)[0], key)
+
+    def _require(self, key: str, why: str) -> Any:
+        value = getattr(self.cfg, key)
+        if value is None:
+            raise ConfigError(f"required {why}", file=self.cfg.source, key=key)
+        return value
+
+    def _build_loop(self, mode: str) -> None:
+        if getattr(self, f"{mode}_loop") is not None:
+            return
+        loader_cfg = getattr(self.cfg, f"{mode}_dataloader")
+        if mode == "val" and loader_cfg is None:
+            return  # training without validation
+        loader_cfg = self._require(f"{mode}_dataloader", f"to {mode}")
+        seed = self.seed + _MODES.index(mode)
+        loader = self._located(lambda: build_dataloader(loader_cfg, f"{mode}_dataloader", self.cfg.source, seed))
+        setattr(self, f"{mode}_dataloader", loader)
+        if mode == "train":
+            table, default = self._located(lambda: _default_loop_type(self._require("train_cfg", "to train")))
+            self.train_loop = self._located(
+                lambda: build("loops", table, key="train_cfg", default_type=default, runner=self, dataloader=loader)
+            )
+            self._build_optimization()
+            return
+        evaluator_cfg = self._require(f"{mode}_evaluator", f"when {mode}_dataloader is set")
+        evaluator = self._located(lambda: Evaluator.from_config(evaluator_cfg, f"{mode}_evaluator"))
+        loop_cfg = getattr(self.cfg, f"{mode}_cfg") or {}
+        loop = self._located(
+            lambda: build("loops", loop_cfg, key=f"{mode}_cfg", default_type=mode.capitalize() + "Loop",
+                          runner=self, dataloader=loader, evaluator=evaluator)
+        )
+        setattr(self, f"{mode}_loop", loop)
+
+    def _build_optimization(self) -> None:
+        optim_cfg = self._require("optim_wrapper", "to train")
+        self.optim_wrapper = self._located(lambda: build_optim_wrapper(self.model, optim_cfg), "optim_wrapper")
+        loop = self.train_loop
+        self.param_schedulers = self._located(
+            lambda: build_param_schedulers(
+                self.cfg.param_scheduler, self.optim_wrapper, len(loop.dataloader), loop.max_epochs, loop.max_iters
+            )
+        )
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self, filename: str, epoch: int, iteration: int) -> Path | None:
+        """Write ``work_dir/filename`` atomically and point ``last_checkpoint`` at it (rank 0 only)."""
+        if self.rank != 0 or self.work_dir is None:
+            return None
+        checkpoint: dict[str, Any] = {
+            "meta": {"epoch": epoch, "iter": iteration, "seed": self.seed, "config": tomli_w.dumps(self.cfg.to_dict())},
+            "state_dict": unwrap_model(self.model).state_dict(),
+            "optimizer": self.optim_wrapper.state_dict(),
+            "param_schedulers": [s.state_dict() for s in iter_schedulers(self.param_schedulers)],
+        }
+        self.call_hook("before_save_checkpoint", checkpoint=checkpoint)
+        path = self.work_dir / filename
+        ckpt.save_atomic(checkpoint, path)
+        ckpt.write_text_atomic(self.work_dir / ckpt.LAST_CHECKPOINT, filename)
+        self.logger.info(f"saved checkpoint {path}")
+        return path
+
+    def remove_checkpoint(self, path: str) -> None:
+        Path(path).unlink(missing_ok=True)
+
+    def load_checkpoint(self, path: str | os.PathLike[str], weights_only: bool = False) -> dict[str, Any]:
+        """Load a checkpoint: the weights, and unless ``weights_only`` the optimizer, schedulers and
+        the loop position (resume)."""
+        checkpoint = self._located(lambda: ckpt.load(path, "resume" if not weights_only else "load_from"))
+        unwrap_model(self.model).load_state_dict(checkpoint["state_dict"])
+        if not weights_only:
+            self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
+            for scheduler, state in zip(iter_schedulers(self.param_schedulers), checkpoint["param_schedulers"], strict=False):
+                scheduler.load_state_dict(state)
+            meta = checkpoint["meta"]
+            self.train_loop.epoch, self.train_loop.iter = meta["epoch"], meta["iter"]
+        self.logger.info(f"loaded checkpoint {path}" + (" (weights only)" if weights_only else " (resumed)"))
+        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+        return checkpoint
+
+    def _load_or_resume(self) -> None:
+        resume = self.cfg.resume
+        if isinstance(resume, str):
+            self.load_checkpoint(resume)
+        elif resume:
+            latest = ckpt.latest(self.work_dir) if self.work_dir else None
+            if latest is not None:
+                self.load_checkpoint(latest)
+            else:
+                self.logger.warning(f"resume = true but {self.work_dir} has no checkpoint: training from scratch")
+        elif self.cfg.load_from:
+            self.load_checkpoint(self.cfg.load_from, weights_only=True)
