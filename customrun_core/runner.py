@@ -175,11 +175,11 @@ class Runner:
 
     # -- building ---------------------------------------------------------------------------
     def _located(self, make: Any, key: str | None = None) -> Any:
-        """Run ``make()``; a config error from it gets this config's file (and ``key``)."""
+        """Run ``make()``; a config error from it gets this config's file and the key prefix ``key``."""
         try:
             return make()
         except ConfigError as error:
-            raise error.located(file=self.cfg.source, key_prefix=key if error.key is None else None) from error
+            raise error.located(file=self.cfg.source, key_prefix=key) from error
 
     def _pick_device(self, device: str) -> torch.device:
         if device == "auto":
@@ -222,7 +222,7 @@ class Runner:
                 self._located(lambda: split_type(optimizer, "optim_wrapper.optimizer"))
         for key, table in scheduler_tables(cfg.param_scheduler):
             self._located(lambda t=table, k=key: split_type(t, k))
-        for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
+        for key, table in self._located(lambda: hook_tables(cfg.default_hooks, cfg.custom_hooks)):
             check("hooks", split_priority(table)[0], key)
 
     def _require(self, key: str, why: str) -> Any:

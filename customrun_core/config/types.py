@@ -2,7 +2,8 @@
 
 Only annotations a TOML value can meet are checked (``int``, ``float``, ``str``, ``bool``,
 ``list[...]``, ``tuple[...]``, ``dict``, ``Sequence``, ``Mapping``, unions and ``Literal``);
-anything else (a tensor, a callable, a class) is accepted as it is.
+another class (``Tensor``, ``nn.Module``) accepts only its instances, which a TOML value never is;
+anything else (a type variable, a callable, a protocol) is accepted as it is.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def expected(hint: Any) -> str | None:
         return "an array"
     if origin is cabc.Mapping:
         return "a table"
+    if isinstance(origin, type):
+        return f"a {origin.__name__}"
     return None
 
 
@@ -68,6 +71,8 @@ def matches(value: Any, hint: Any) -> bool:
         if origin is tuple and args and args[-1] is not Ellipsis:
             return len(args) == len(value) and all(map(matches, value, args))
         return not args or all(matches(v, args[0]) for v in value)
+    if isinstance(origin, type) and origin is not object:
+        return isinstance(value, origin)  # a TOML value is never a Tensor, a Module, ...
     return True
 
 

@@ -27,7 +27,7 @@ class DigitsDataset(Dataset):
                 "DigitsDataset needs scikit-learn: pip install 'customrun-core[examples]'", key="type"
             ) from None
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+            raise ConfigError(f"expected a number between 0 and 1, got {val_fraction}", key="val_fraction")
         data = load_digits()
         images = torch.as_tensor(data.data, dtype=torch.float32) / 16.0
         labels = torch.as_tensor(data.target, dtype=torch.long)

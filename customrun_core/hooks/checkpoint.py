@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
 
 
@@ -21,7 +22,7 @@ class CheckpointHook(Hook):
 
     def __init__(self, interval: int = 1, by_epoch: bool = True, max_keep_ckpts: int = -1, save_last: bool = True) -> None:
         if interval == 0 or interval < -1:
-            raise ValueError(f"interval must be >= 1 or -1, got {interval}")
+            raise ConfigError(f"expected an integer >= 1 or -1, got {interval}", key="interval")
         self.interval, self.by_epoch = interval, by_epoch
         self.max_keep_ckpts, self.save_last = max_keep_ckpts, save_last
         self._saved: list[str] = []

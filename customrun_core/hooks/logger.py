@@ -6,6 +6,7 @@ import datetime
 import json
 from typing import Any
 
+from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
 
 SCALARS_FILE = "scalars.jsonl"
@@ -32,7 +33,7 @@ class LoggerHook(Hook):
 
     def __init__(self, interval: int = 10, ignore_last: bool = False) -> None:
         if interval < 1:
-            raise ValueError(f"interval must be >= 1, got {interval}")
+            raise ConfigError(f"expected an integer >= 1, got {interval}", key="interval")
         self.interval, self.ignore_last = interval, ignore_last
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from customrun_core.errors import ConfigError
 from customrun_core.loops.training import TrainLoop
 
 
@@ -18,7 +19,7 @@ class EpochBasedTrainLoop(TrainLoop):
 
     def __init__(self, runner: Any, dataloader: Any, max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> None:
         if max_epochs < 1:
-            raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
+            raise ConfigError(f"expected an integer >= 1, got {max_epochs}", key="max_epochs")
         super().__init__(runner, dataloader, val_begin, val_interval)
         self.max_epochs = max_epochs
         self.max_iters = max_epochs * len(dataloader)

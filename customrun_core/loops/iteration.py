@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from customrun_core.errors import ConfigError
 from customrun_core.loops.training import TrainLoop
 
 
@@ -30,7 +31,7 @@ class IterBasedTrainLoop(TrainLoop):
 
     def __init__(self, runner: Any, dataloader: Any, max_iters: int, val_begin: int = 1, val_interval: int = 1000) -> None:
         if max_iters < 1:
-            raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+            raise ConfigError(f"expected an integer >= 1, got {max_iters}", key="max_iters")
         super().__init__(runner, dataloader, val_begin, val_interval)
         self.max_iters = max_iters
         self.max_epochs = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from customrun_core.errors import ConfigError
 from customrun_core.loops.base import BaseLoop, to_device
 
 
@@ -13,7 +14,7 @@ class TrainLoop(BaseLoop):
     def __init__(self, runner: Any, dataloader: Any, val_begin: int, val_interval: int) -> None:
         super().__init__(runner, dataloader)
         if val_interval < 1:
-            raise ValueError(f"val_interval must be >= 1, got {val_interval}")
+            raise ConfigError(f"expected an integer >= 1, got {val_interval}", key="val_interval")
         self.val_begin, self.val_interval = val_begin, val_interval
         self.epoch = 0
         self.iter = 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from customrun_core.errors import ConfigError
 from customrun_core.models.base import unpack_batch
 
 
@@ -20,7 +21,7 @@ class Accuracy:
     def __init__(self, topk: int | Sequence[int] = (1,)) -> None:
         self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
         if not self.topk or any(k < 1 for k in self.topk):
-            raise ValueError(f"topk must be positive integers, got {topk!r}")
+            raise ConfigError(f"expected positive integers, got {topk!r}", key="topk")
         self.reset()
 
     def reset(self) -> None:
