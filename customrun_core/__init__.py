@@ -23,7 +23,18 @@ _EXPORTS = {
     "errors": "customrun_core.errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "BaseModel",
+    "Hook",
+    "Priority",
+    "Runner",
+    "__version__",
+    "errors",
+    "hookimpl",
+    "is_model_wrapper",
+    "register",
+    "unwrap_model",
+]
 
 if TYPE_CHECKING:
     from customrun_core import errors

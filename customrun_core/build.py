@@ -70,7 +70,10 @@ def check_arguments(target: Any, kwargs: Mapping[str, Any], injected: Mapping[st
                 suggestions=closest(name, [n for n in named if n not in injected]),
             )
     for name, param in params.items():
-        required = param.default is param.empty and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+        required = param.default is param.empty and param.kind in (
+            param.POSITIONAL_OR_KEYWORD,
+            param.KEYWORD_ONLY,
+        )
         if required and name not in kwargs and name not in injected:
             raise ConfigError("required argument is missing", key=join_key(key, name))
     hints = _hints(target)
@@ -89,7 +92,9 @@ def resolve_type(kind: str, type_name: Any, key: str) -> Any:
         raise error.located(key_prefix=join_key(key, "type")) from error.__cause__
 
 
-def resolve_checked(kind: str, cfg: Any, key: str, default_type: str | None = None, **injected: Any) -> tuple[Any, dict[str, Any]]:
+def resolve_checked(
+    kind: str, cfg: Any, key: str, default_type: str | None = None, **injected: Any
+) -> tuple[Any, dict[str, Any]]:
     """The component class and its keyword arguments, checked but not yet called."""
     type_name, kwargs = split_type(cfg, key, default_type)
     target = resolve_type(kind, type_name, key)

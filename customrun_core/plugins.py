@@ -30,10 +30,13 @@ def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
                 hooks.add(entry.load(), name=f"{entry.dist}:{name}")
                 loaded.append(entry)
             except Exception as error:  # a broken plugin, whatever it raises
-                failures.append(f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {first_line(error)}")
+                failures.append(
+                    f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {first_line(error)}"
+                )
     if failures:
         raise PluginError(
-            "plugins failed to load:\n" + "\n".join(failures)
+            "plugins failed to load:\n"
+            + "\n".join(failures)
             + "\n(uninstall or fix them; the run has not started)"
         )
     hooks.check_pending()

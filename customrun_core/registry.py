@@ -223,5 +223,7 @@ def _torch_optimizers() -> frozenset[str]:
     return frozenset(
         name
         for name, obj in vars(torch.optim).items()
-        if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
+        if isinstance(obj, type)
+        and issubclass(obj, torch.optim.Optimizer)
+        and obj is not torch.optim.Optimizer
     )

@@ -15,7 +15,7 @@ import torch
 
 from customrun_core import checkpoint as ckpt
 from customrun_core import plugins
-from customrun_core.build import build, resolve_checked, split_type
+from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
 from customrun_core.datasets.loader import build_dataloader, check_dataloader
@@ -25,10 +25,10 @@ from customrun_core.hooks.manager import HookManager
 from customrun_core.hooks.param_scheduler import iter_schedulers
 from customrun_core.metrics.evaluator import Evaluator
 from customrun_core.models.wrappers import unwrap_model
-from customrun_core.optim.constructor import build_optim_wrapper
+from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, build_optim_wrapper, check_optimizer
 from customrun_core.randomness import seed_everything
 from customrun_core.scalars import ScalarBuffer
-from customrun_core.schedulers.build import build_param_schedulers, scheduler_tables
+from customrun_core.schedulers.build import build_param_schedulers, check_scheduler, scheduler_tables
 
 _MODES = ("train", "val", "test")
 
@@ -45,7 +45,9 @@ def _default_loop_type(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
 def _make_logger(work_dir: Path | None, rank: int) -> logging.Logger:
     logger = logging.Logger("customrun")  # one per run, outside logging's global registry
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
-    formatter = logging.Formatter("%(asctime)s - customrun - %(levelname)s - %(message)s", "%Y/%m/%d %H:%M:%S")
+    formatter = logging.Formatter(
+        "%(asctime)s - customrun - %(levelname)s - %(message)s", "%Y/%m/%d %H:%M:%S"
+    )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if work_dir is not None and rank == 0:
         handlers.append(logging.FileHandler(work_dir / "run.log", encoding="utf-8", delay=True))
@@ -73,7 +75,9 @@ class Runner:
         self.cfg = cfg
         self.rank, self.world_size = 0, 1
         self.hooks = HookManager()
-        plugins.import_custom_modules(cfg.custom_imports.imports, cfg.custom_imports.allow_failed_imports, cfg.source)
+        plugins.import_custom_modules(
+            cfg.custom_imports.imports, cfg.custom_imports.allow_failed_imports, cfg.source
+        )
         plugins.load_plugins(self.hooks)
         self._check_components()
         self.device = self._pick_device(cfg.device)
@@ -136,7 +140,9 @@ class Runner:
         try:
             self.call_hook("before_run")
             self._load_or_resume()
-            self.optim_wrapper.initialize_count_status(self.model, self.train_loop.iter, self.train_loop.max_iters)
+            self.optim_wrapper.initialize_count_status(
+                self.model, self.train_loop.iter, self.train_loop.max_iters
+            )
             return self.train_loop.run()
         finally:
             self._finish()
@@ -170,7 +176,9 @@ class Runner:
     def _start(self, mode: str) -> None:
         if self.work_dir is not None and self.rank == 0:
             ckpt.write_text_atomic(self.work_dir / "config.toml", tomli_w.dumps(self.cfg.to_dict()))
-        self.logger.info(f"customrun {mode}: config {self.cfg.source}, work_dir {self.work_dir}, device {self.device}, seed {self.seed}")
+        self.logger.info(
+            f"customrun {mode}: config {self.cfg.source}, work_dir {self.work_dir}, device {self.device}, seed {self.seed}"
+        )
         self.logger.info(self.hooks.format_order())
 
     # -- building ---------------------------------------------------------------------------
@@ -187,9 +195,15 @@ class Runner:
         try:
             chosen = torch.device(device)
         except RuntimeError:
-            raise ConfigError(f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}", file=self.cfg.source, key="device") from None
+            raise ConfigError(
+                f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}",
+                file=self.cfg.source,
+                key="device",
+            ) from None
         if chosen.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"{device!r} asked for, but torch sees no CUDA device", file=self.cfg.source, key="device")
+            raise ConfigError(
+                f"{device!r} asked for, but torch sees no CUDA device", file=self.cfg.source, key="device"
+            )
         return chosen
 
     def _check_components(self) -> None:
@@ -203,10 +217,14 @@ class Runner:
         for mode in _MODES:
             loader = getattr(cfg, f"{mode}_dataloader")
             if loader is not None:
-                table = self._located(lambda l=loader, m=mode: check_dataloader(l, f"{m}_dataloader", cfg.source))
+                table = self._located(
+                    lambda table=loader, m=mode: check_dataloader(table, f"{m}_dataloader", cfg.source)
+                )
                 check("datasets", table.dataset, f"{mode}_dataloader.dataset")
             evaluator = getattr(cfg, f"{mode}_evaluator", None)
-            for i, metric in enumerate(evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []):
+            for i, metric in enumerate(
+                evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []
+            ):
                 key = f"{mode}_evaluator[{i}]" if isinstance(evaluator, list) else f"{mode}_evaluator"
                 check("metrics", metric, key)
         if cfg.train_cfg is not None:
@@ -215,13 +233,28 @@ class Runner:
         for mode in ("val", "test"):
             table = getattr(cfg, f"{mode}_cfg")
             if table is not None:
-                check("loops", table, f"{mode}_cfg", mode.capitalize() + "Loop", runner=None, dataloader=None, evaluator=None)
+                check(
+                    "loops",
+                    table,
+                    f"{mode}_cfg",
+                    mode.capitalize() + "Loop",
+                    runner=None,
+                    dataloader=None,
+                    evaluator=None,
+                )
         if cfg.optim_wrapper is not None:
-            optimizer = cfg.optim_wrapper.get("optimizer")
-            if optimizer is not None:
-                self._located(lambda: split_type(optimizer, "optim_wrapper.optimizer"))
+            wrapper = cfg.optim_wrapper
+            check(
+                "optim_wrapper_constructors",
+                wrapper.get("constructor", DEFAULT_CONSTRUCTOR),
+                "optim_wrapper.constructor",
+                optim_wrapper_cfg=None,
+                paramwise_cfg=None,
+            )
+            if "optimizer" in wrapper:
+                self._located(lambda: check_optimizer(wrapper["optimizer"]), "optim_wrapper")
         for key, table in scheduler_tables(cfg.param_scheduler):
-            self._located(lambda t=table, k=key: split_type(t, k))
+            self._located(lambda t=table, k=key: check_scheduler(t, k))
         for key, table in self._located(lambda: hook_tables(cfg.default_hooks, cfg.custom_hooks)):
             check("hooks", split_priority(table)[0], key)
 
@@ -239,12 +272,16 @@ class Runner:
             return  # training without validation
         loader_cfg = self._require(f"{mode}_dataloader", f"to {mode}")
         seed = self.seed + _MODES.index(mode)
-        loader = self._located(lambda: build_dataloader(loader_cfg, f"{mode}_dataloader", self.cfg.source, seed))
+        loader = self._located(
+            lambda: build_dataloader(loader_cfg, f"{mode}_dataloader", self.cfg.source, seed)
+        )
         setattr(self, f"{mode}_dataloader", loader)
         if mode == "train":
             table, default = self._located(lambda: _default_loop_type(self._require("train_cfg", "to train")))
             self.train_loop = self._located(
-                lambda: build("loops", table, key="train_cfg", default_type=default, runner=self, dataloader=loader)
+                lambda: build(
+                    "loops", table, key="train_cfg", default_type=default, runner=self, dataloader=loader
+                )
             )
             self._build_optimization()
             return
@@ -252,18 +289,31 @@ class Runner:
         evaluator = self._located(lambda: Evaluator.from_config(evaluator_cfg, f"{mode}_evaluator"))
         loop_cfg = getattr(self.cfg, f"{mode}_cfg") or {}
         loop = self._located(
-            lambda: build("loops", loop_cfg, key=f"{mode}_cfg", default_type=mode.capitalize() + "Loop",
-                          runner=self, dataloader=loader, evaluator=evaluator)
+            lambda: build(
+                "loops",
+                loop_cfg,
+                key=f"{mode}_cfg",
+                default_type=mode.capitalize() + "Loop",
+                runner=self,
+                dataloader=loader,
+                evaluator=evaluator,
+            )
         )
         setattr(self, f"{mode}_loop", loop)
 
     def _build_optimization(self) -> None:
         optim_cfg = self._require("optim_wrapper", "to train")
-        self.optim_wrapper = self._located(lambda: build_optim_wrapper(self.model, optim_cfg), "optim_wrapper")
+        self.optim_wrapper = self._located(
+            lambda: build_optim_wrapper(self.model, optim_cfg), "optim_wrapper"
+        )
         loop = self.train_loop
         self.param_schedulers = self._located(
             lambda: build_param_schedulers(
-                self.cfg.param_scheduler, self.optim_wrapper, len(loop.dataloader), loop.max_epochs, loop.max_iters
+                self.cfg.param_scheduler,
+                self.optim_wrapper,
+                len(loop.dataloader),
+                loop.max_epochs,
+                loop.max_iters,
             )
         )
 
@@ -273,7 +323,12 @@ class Runner:
         if self.rank != 0 or self.work_dir is None:
             return None
         checkpoint: dict[str, Any] = {
-            "meta": {"epoch": epoch, "iter": iteration, "seed": self.seed, "config": tomli_w.dumps(self.cfg.to_dict())},
+            "meta": {
+                "epoch": epoch,
+                "iter": iteration,
+                "seed": self.seed,
+                "config": tomli_w.dumps(self.cfg.to_dict()),
+            },
             "state_dict": unwrap_model(self.model).state_dict(),
             "optimizer": self.optim_wrapper.state_dict(),
             "param_schedulers": [s.state_dict() for s in iter_schedulers(self.param_schedulers)],
@@ -295,7 +350,9 @@ class Runner:
         unwrap_model(self.model).load_state_dict(checkpoint["state_dict"])
         if not weights_only:
             self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
-            for scheduler, state in zip(iter_schedulers(self.param_schedulers), checkpoint["param_schedulers"], strict=False):
+            for scheduler, state in zip(
+                iter_schedulers(self.param_schedulers), checkpoint["param_schedulers"], strict=False
+            ):
                 scheduler.load_state_dict(state)
             meta = checkpoint["meta"]
             self.train_loop.epoch, self.train_loop.iter = meta["epoch"], meta["iter"]
@@ -312,6 +369,8 @@ class Runner:
             if latest is not None:
                 self.load_checkpoint(latest)
             else:
-                self.logger.warning(f"resume = true but {self.work_dir} has no checkpoint: training from scratch")
+                self.logger.warning(
+                    f"resume = true but {self.work_dir} has no checkpoint: training from scratch"
+                )
         elif self.cfg.load_from:
             self.load_checkpoint(self.cfg.load_from, weights_only=True)

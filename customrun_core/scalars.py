@@ -37,6 +37,10 @@ class ScalarBuffer:
 
     def flush(self) -> dict[str, float]:
         """The mean of each name over the window, then an empty window."""
-        means = {name: sum(as_float(v) for v in values) / len(values) for name, values in self._window.items() if values}
+        means = {
+            name: sum(as_float(v) for v in values) / len(values)
+            for name, values in self._window.items()
+            if values
+        }
         self._window.clear()
         return means

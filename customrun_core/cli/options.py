@@ -12,5 +12,7 @@ set_option = click.option(
     metavar="KEY.PATH=VALUE",
     help="Override a config value (TOML value syntax; repeatable), e.g. --set train_cfg.max_epochs=3.",
 )
-work_dir_option = click.option("--work-dir", type=click.Path(file_okay=False), help="Where logs and checkpoints go.")
+work_dir_option = click.option(
+    "--work-dir", type=click.Path(file_okay=False), help="Where logs and checkpoints go."
+)
 device_option = click.option("--device", help="auto, cpu, cuda or cuda:N (overrides the config's device).")

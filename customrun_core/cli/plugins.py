@@ -26,12 +26,14 @@ def plugin_rows(include_core: bool) -> list[dict[str, object]]:
     for dist in sorted(provides, key=str.lower):
         if registry.normalize_dist(dist) == CORE and not include_core:
             continue
-        rows.append({
-            "distribution": dist,
-            "version": versions[dist],
-            "builtin": registry.normalize_dist(dist) == CORE,
-            "provides": {kind: sorted(names) for kind, names in sorted(provides[dist].items())},
-        })
+        rows.append(
+            {
+                "distribution": dist,
+                "version": versions[dist],
+                "builtin": registry.normalize_dist(dist) == CORE,
+                "provides": {kind: sorted(names) for kind, names in sorted(provides[dist].items())},
+            }
+        )
     return rows
 
 
@@ -50,7 +52,9 @@ def plugins(as_json: bool, include_core: bool) -> None:
 
     table = Table("distribution", "version", "provides", box=None)
     for row in rows:
-        provides = "; ".join(f"{registry.KINDS.get(k, k)}: {', '.join(v)}" for k, v in row["provides"].items())  # type: ignore[union-attr]
+        provides = "; ".join(
+            f"{registry.KINDS.get(k, k)}: {', '.join(v)}" for k, v in row["provides"].items()
+        )  # type: ignore[union-attr]
         table.add_row(str(row["distribution"]), str(row["version"]), provides)
     console = Console()
     if rows:

@@ -12,15 +12,24 @@ from customrun_core.cli.options import config_argument, device_option, set_optio
 
 @click.command()
 @config_argument
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="Checkpoint whose weights to evaluate.")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Checkpoint whose weights to evaluate.",
+)
 @set_option
 @work_dir_option
 @device_option
 @traceback_option
-def test(config_file: str, checkpoint: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None) -> None:
+def test(
+    config_file: str, checkpoint: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None
+) -> None:
     """Evaluate CHECKPOINT on the test data of CFG and print the metrics as JSON."""
     from customrun_core.runner import Runner
 
-    runner = Runner.from_config(config_file, overrides, work_dir=work_dir, device=device, load_from=checkpoint)
+    runner = Runner.from_config(
+        config_file, overrides, work_dir=work_dir, device=device, load_from=checkpoint
+    )
     metrics = runner.test()
     click.echo(json.dumps(metrics))

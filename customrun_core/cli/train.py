@@ -22,7 +22,9 @@ from customrun_core.cli.options import config_argument, device_option, set_optio
     help="Resume from CKPT, or without a value from the work directory's last checkpoint.",
 )
 @traceback_option
-def train(config_file: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None, resume: str | None) -> None:
+def train(
+    config_file: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None, resume: str | None
+) -> None:
     """Train the model that CFG describes."""
     from customrun_core.runner import Runner
 

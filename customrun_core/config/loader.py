@@ -105,5 +105,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
 
 def _index(items: list[Any], part: str, where: str) -> int:
     if not part.lstrip("-").isdigit() or not -len(items) <= int(part) < len(items):
-        raise ConfigError(f"expected an index 0..{len(items) - 1} into the array, got {part!r}", file="--set", key=where)
+        raise ConfigError(
+            f"expected an index 0..{len(items) - 1} into the array, got {part!r}", file="--set", key=where
+        )
     return int(part)

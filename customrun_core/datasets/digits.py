@@ -19,7 +19,9 @@ class DigitsDataset(Dataset):
         seed: the permutation that decides the split (the same for every split of one seed).
     """
 
-    def __init__(self, split: Literal["train", "val", "test"] = "train", val_fraction: float = 0.2, seed: int = 0) -> None:
+    def __init__(
+        self, split: Literal["train", "val", "test"] = "train", val_fraction: float = 0.2, seed: int = 0
+    ) -> None:
         try:
             from sklearn.datasets import load_digits
         except ImportError:

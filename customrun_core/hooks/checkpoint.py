@@ -20,7 +20,9 @@ class CheckpointHook(Hook):
 
     priority = Priority.VERY_LOW
 
-    def __init__(self, interval: int = 1, by_epoch: bool = True, max_keep_ckpts: int = -1, save_last: bool = True) -> None:
+    def __init__(
+        self, interval: int = 1, by_epoch: bool = True, max_keep_ckpts: int = -1, save_last: bool = True
+    ) -> None:
         if interval == 0 or interval < -1:
             raise ConfigError(f"expected an integer >= 1 or -1, got {interval}", key="interval")
         self.interval, self.by_epoch = interval, by_epoch
@@ -30,13 +32,19 @@ class CheckpointHook(Hook):
     def after_train_epoch(self, runner: Any) -> None:
         if not self.by_epoch:
             return
-        if self.every_n_epochs(runner, self.interval) or (self.save_last and self.is_last_train_epoch(runner)):
+        if self.every_n_epochs(runner, self.interval) or (
+            self.save_last and self.is_last_train_epoch(runner)
+        ):
             self._save(runner, f"epoch_{runner.epoch + 1}.pt", epoch=runner.epoch + 1, iteration=runner.iter)
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         if self.by_epoch:
             return
-        if self.every_n_train_iters(runner, self.interval) or (self.save_last and self.is_last_train_iter(runner)):
+        if self.every_n_train_iters(runner, self.interval) or (
+            self.save_last and self.is_last_train_iter(runner)
+        ):
             self._save(runner, f"iter_{runner.iter + 1}.pt", epoch=runner.epoch, iteration=runner.iter + 1)
 
     def _save(self, runner: Any, filename: str, epoch: int, iteration: int) -> None:

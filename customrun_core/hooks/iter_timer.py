@@ -23,7 +23,9 @@ class IterTimerHook(Hook):
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
         runner.scalars.update("data_time", time.perf_counter() - self._last)
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         now = time.perf_counter()
         runner.scalars.update("time", now - self._last)
         self._last = now

@@ -36,7 +36,9 @@ class LoggerHook(Hook):
             raise ConfigError(f"expected an integer >= 1, got {interval}", key="interval")
         self.interval, self.ignore_last = interval, ignore_last
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         loop = runner.train_loop
         by_epoch = getattr(loop, "by_epoch", True)
         if by_epoch:
@@ -76,9 +78,19 @@ class LoggerHook(Hook):
     def _log_metrics(self, runner: Any, mode: str, metrics: dict) -> None:
         loop = getattr(runner, f"{mode}_loop")
         n = len(loop.dataloader)
-        line = "  ".join([f"Epoch({mode}) [{runner.epoch}][{n}/{n}]", *(_fmt(k, float(v)) for k, v in metrics.items())])
+        line = "  ".join(
+            [f"Epoch({mode}) [{runner.epoch}][{n}/{n}]", *(_fmt(k, float(v)) for k, v in metrics.items())]
+        )
         runner.logger.info(line)
-        self._write(runner, {"mode": mode, "step": runner.iter, "epoch": runner.epoch, **{k: float(v) for k, v in metrics.items()}})
+        self._write(
+            runner,
+            {
+                "mode": mode,
+                "step": runner.iter,
+                "epoch": runner.epoch,
+                **{k: float(v) for k, v in metrics.items()},
+            },
+        )
 
     def _write(self, runner: Any, record: dict[str, Any]) -> None:
         if runner.rank != 0 or runner.work_dir is None:

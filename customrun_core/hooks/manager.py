@@ -18,9 +18,9 @@ class _PluginManager(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and isinstance(plugin, Hook) and name in hookspecs.HOOK_POINTS:
-            if callable(getattr(plugin, name, None)):
-                return {}
+        plain = isinstance(plugin, Hook) and name in hookspecs.HOOK_POINTS and callable(getattr(plugin, name, None))
+        if opts is None and plain:
+            return {}
         return opts
 
 

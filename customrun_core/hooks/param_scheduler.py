@@ -22,7 +22,9 @@ class ParamSchedulerHook(Hook):
 
     priority = Priority.LOW
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         for scheduler in iter_schedulers(runner.param_schedulers):
             if not scheduler.by_epoch:
                 scheduler.step()

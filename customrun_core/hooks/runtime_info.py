@@ -18,7 +18,9 @@ class RuntimeInfoHook(Hook):
         for name, values in runner.optim_wrapper.get_lr().items():
             runner.scalars.update(name, values[0])
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         for name, value in (outputs or {}).items():
             runner.scalars.update(name, value)
         grad_norm = getattr(runner.optim_wrapper, "last_grad_norm", None)

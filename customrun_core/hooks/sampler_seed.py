@@ -15,7 +15,10 @@ class DistSamplerSeedHook(Hook):
 
     def before_train_epoch(self, runner: Any) -> None:
         loader = runner.train_loop.dataloader
-        for sampler in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+        for sampler in (
+            getattr(loader, "sampler", None),
+            getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+        ):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(runner.epoch)
                 return

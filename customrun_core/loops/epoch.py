@@ -17,7 +17,9 @@ class EpochBasedTrainLoop(TrainLoop):
 
     by_epoch = True
 
-    def __init__(self, runner: Any, dataloader: Any, max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> None:
+    def __init__(
+        self, runner: Any, dataloader: Any, max_epochs: int, val_begin: int = 1, val_interval: int = 1
+    ) -> None:
         if max_epochs < 1:
             raise ConfigError(f"expected an integer >= 1, got {max_epochs}", key="max_epochs")
         super().__init__(runner, dataloader, val_begin, val_interval)

@@ -25,12 +25,14 @@ class _EvalLoop(BaseLoop):
         self.evaluator.reset()
         step = getattr(runner.model, f"{mode}_step")
         with torch.no_grad():
-            for batch_idx, data_batch in enumerate(self.dataloader):
-                data_batch = to_device(data_batch, runner.device)
+            for batch_idx, batch in enumerate(self.dataloader):
+                data_batch = to_device(batch, runner.device)
                 runner.call_hook(f"before_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch)
                 outputs = step(data_batch)
                 self.evaluator.process(data_batch, outputs)
-                runner.call_hook(f"after_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+                runner.call_hook(
+                    f"after_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs
+                )
         metrics = self.evaluator.evaluate()
         runner.call_hook(f"after_{mode}_epoch", metrics=metrics)
         runner.call_hook(f"after_{mode}")

@@ -29,7 +29,9 @@ class IterBasedTrainLoop(TrainLoop):
 
     by_epoch = False
 
-    def __init__(self, runner: Any, dataloader: Any, max_iters: int, val_begin: int = 1, val_interval: int = 1000) -> None:
+    def __init__(
+        self, runner: Any, dataloader: Any, max_iters: int, val_begin: int = 1, val_interval: int = 1000
+    ) -> None:
         if max_iters < 1:
             raise ConfigError(f"expected an integer >= 1, got {max_iters}", key="max_iters")
         super().__init__(runner, dataloader, val_begin, val_interval)

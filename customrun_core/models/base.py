@@ -28,12 +28,14 @@ def parse_losses(losses: torch.Tensor | Mapping[str, Any]) -> tuple[torch.Tensor
         losses = {"loss": losses}
     log_vars: dict[str, torch.Tensor] = {}
     for name, value in losses.items():
-        if isinstance(value, list | tuple):
-            value = sum(v.mean() for v in value)
-        log_vars[name] = value.mean() if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        total_value = sum(v.mean() for v in value) if isinstance(value, list | tuple) else value
+        tensor = torch.as_tensor(total_value)
+        log_vars[name] = (tensor if tensor.is_floating_point() else tensor.float()).mean()
     total = sum(v for k, v in log_vars.items() if "loss" in k)
     if not isinstance(total, torch.Tensor):
-        raise ValueError(f"the model returned no loss: expected a key containing 'loss', got {sorted(log_vars)}")
+        raise ValueError(
+            f"the model returned no loss: expected a key containing 'loss', got {sorted(log_vars)}"
+        )
     log_vars = {k: v.detach() for k, v in log_vars.items()}
     log_vars["loss"] = total.detach()
     return total, log_vars

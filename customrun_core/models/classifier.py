@@ -26,7 +26,9 @@ def build_loss(cfg: Any, key: str = "loss") -> nn.Module:
         target = getattr(importlib.import_module(module), attr)
     else:
         losses = [n for n in dir(nn) if n.endswith("Loss")]
-        raise ConfigError(f"unknown loss {type_name!r}", key=f"{key}.type", suggestions=closest(type_name, losses))
+        raise ConfigError(
+            f"unknown loss {type_name!r}", key=f"{key}.type", suggestions=closest(type_name, losses)
+        )
     check_arguments(target, kwargs, {}, key)
     return call_checked(target, kwargs, key)
 
@@ -40,9 +42,13 @@ class ClassifierModel(BaseModel):
         loss: a ``torch.nn`` loss table or name; cross-entropy by default.
     """
 
-    def __init__(self, backbone: dict[str, Any] | nn.Module, loss: dict[str, Any] | str = "CrossEntropyLoss") -> None:
+    def __init__(
+        self, backbone: dict[str, Any] | nn.Module, loss: dict[str, Any] | str = "CrossEntropyLoss"
+    ) -> None:
         super().__init__()
-        self.backbone = backbone if isinstance(backbone, nn.Module) else build("models", backbone, key="backbone")
+        self.backbone = (
+            backbone if isinstance(backbone, nn.Module) else build("models", backbone, key="backbone")
+        )
         self.loss = build_loss(loss)
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor | None = None, mode: str = "loss") -> Any:

@@ -24,7 +24,9 @@ class DefaultOptimWrapperConstructor:
     weight-decay rules) is kept for subclasses and the full constructor.
     """
 
-    def __init__(self, optim_wrapper_cfg: dict[str, Any], paramwise_cfg: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, optim_wrapper_cfg: dict[str, Any], paramwise_cfg: dict[str, Any] | None = None
+    ) -> None:
         if "optimizer" not in optim_wrapper_cfg:
             raise ConfigError("required key is missing", key="optimizer")
         self.optim_wrapper_cfg = copy.deepcopy(optim_wrapper_cfg)
@@ -38,16 +40,21 @@ class DefaultOptimWrapperConstructor:
         model = unwrap_model(model)
         cfg = copy.deepcopy(self.optim_wrapper_cfg)
         optimizer_cfg = cfg.pop("optimizer")
-        type_name, optimizer_kwargs = split_type(optimizer_cfg, "optimizer")
-        optimizer_cls = resolve_type("optimizers", type_name, "optimizer")
-        first = _first_parameter(optimizer_cls)
-        check_arguments(optimizer_cls, optimizer_kwargs, {first: None}, "optimizer")
-        optimizer = call_checked(optimizer_cls, optimizer_kwargs, "optimizer", **{first: self.parameters(model)})
+        optimizer_cls, optimizer_kwargs, first = check_optimizer(optimizer_cfg)
+        optimizer = call_checked(
+            optimizer_cls, optimizer_kwargs, "optimizer", **{first: self.parameters(model)}
+        )
         return build("optim_wrappers", cfg, key="", default_type=DEFAULT_WRAPPER, optimizer=optimizer)
 
 
-def _first_parameter(optimizer_cls: Any) -> str:
-    return next(iter(inspect.signature(optimizer_cls).parameters))
+def check_optimizer(cfg: Any, key: str = "optimizer") -> tuple[Any, dict[str, Any], str]:
+    """The optimizer class, its checked keyword arguments, and the name of the parameter that
+    receives the model's parameters (the first one, as MMEngine)."""
+    type_name, kwargs = split_type(cfg, key)
+    optimizer_cls = resolve_type("optimizers", type_name, key)
+    first = next(iter(inspect.signature(optimizer_cls).parameters))
+    check_arguments(optimizer_cls, kwargs, {first: None}, key)
+    return optimizer_cls, kwargs, first
 
 
 def build_optim_wrapper(model: nn.Module, cfg: dict[str, Any]) -> Any:

@@ -28,7 +28,9 @@ class OptimWrapper:
         clip_grad: dict[str, Any] | None = None,
     ) -> None:
         if accumulative_counts < 1:
-            raise ConfigError(f"expected an integer >= 1, got {accumulative_counts}", key="accumulative_counts")
+            raise ConfigError(
+                f"expected an integer >= 1, got {accumulative_counts}", key="accumulative_counts"
+            )
         self.optimizer = optimizer
         self.accumulative_counts = accumulative_counts
         self.clip_grad = self._check_clip_grad(clip_grad)
@@ -60,7 +62,9 @@ class OptimWrapper:
     def inner_count(self) -> int:
         return self._inner_count
 
-    def update_params(self, loss: torch.Tensor, step_kwargs: dict | None = None, zero_kwargs: dict | None = None) -> None:
+    def update_params(
+        self, loss: torch.Tensor, step_kwargs: dict | None = None, zero_kwargs: dict | None = None
+    ) -> None:
         """Scale the loss for accumulation, backward, and step + zero_grad at a window's end."""
         self.backward(self.scale_loss(loss))
         if self.should_update():

@@ -44,7 +44,9 @@ class ParamScheduler:
         initial = f"initial_{param_name}"
         for group in optimizer.param_groups:
             if param_name not in group:
-                raise ConfigError(f"the optimizer's parameter groups have no {param_name!r}", key="param_name")
+                raise ConfigError(
+                    f"the optimizer's parameter groups have no {param_name!r}", key="param_name"
+                )
             if last_step == -1:
                 group.setdefault(initial, group[param_name])
         self.base_values = [group[initial] for group in optimizer.param_groups]
@@ -88,7 +90,11 @@ class ParamScheduler:
         for name in cls.epoch_fields:
             if name in kwargs:
                 value = kwargs[name]
-                out[name] = [int(v * epoch_length) for v in value] if isinstance(value, list) else int(value * epoch_length)
+                out[name] = (
+                    [int(v * epoch_length) for v in value]
+                    if isinstance(value, list)
+                    else int(value * epoch_length)
+                )
         return out
 
 

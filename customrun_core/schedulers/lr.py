@@ -17,8 +17,16 @@ from customrun_core.schedulers.base import INF, ParamScheduler, fixed_param
 class ConstantParamScheduler(ParamScheduler):
     """Multiplies by ``factor`` for steps 0..T-1 and restores the value at T."""
 
-    def __init__(self, optimizer: Any, param_name: str, factor: float = 1.0 / 3, begin: int = 0,
-                 end: int = INF, last_step: int = -1, by_epoch: bool = True) -> None:
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        factor: float = 1.0 / 3,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
         if not 0 < factor <= 1:
             raise ConfigError(f"expected a factor in (0, 1], got {factor}", key="factor")
         self.factor = factor
@@ -36,14 +44,24 @@ class ConstantParamScheduler(ParamScheduler):
 class LinearParamScheduler(ParamScheduler):
     """Moves linearly from ``start_factor`` to ``end_factor`` times the base value over the window."""
 
-    def __init__(self, optimizer: Any, param_name: str, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 begin: int = 0, end: int = INF, last_step: int = -1, by_epoch: bool = True) -> None:
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
         for key, value in (("start_factor", start_factor), ("end_factor", end_factor)):
             if not 0 <= value <= 1:
                 raise ConfigError(f"expected a factor in [0, 1], got {value}", key=key)
         if start_factor == 0:
-            raise ConfigError("expected a factor in (0, 1]: a chained linear schedule cannot start at 0",
-                              key="start_factor")
+            raise ConfigError(
+                "expected a factor in (0, 1]: a chained linear schedule cannot start at 0", key="start_factor"
+            )
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = end - begin - 1
         super().__init__(optimizer, param_name, begin, end, last_step, by_epoch)
@@ -61,8 +79,17 @@ class StepParamScheduler(ParamScheduler):
 
     epoch_fields = ("step_size",)
 
-    def __init__(self, optimizer: Any, param_name: str, step_size: int, gamma: float = 0.1, begin: int = 0,
-                 end: int = INF, last_step: int = -1, by_epoch: bool = True) -> None:
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        step_size: int,
+        gamma: float = 0.1,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
         if step_size < 1:
             raise ConfigError(f"expected an integer >= 1, got {step_size}", key="step_size")
         self.step_size, self.gamma = step_size, gamma
@@ -79,8 +106,17 @@ class MultiStepParamScheduler(ParamScheduler):
 
     epoch_fields = ("milestones",)
 
-    def __init__(self, optimizer: Any, param_name: str, milestones: Sequence[int], gamma: float = 0.1,
-                 begin: int = 0, end: int = INF, last_step: int = -1, by_epoch: bool = True) -> None:
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        milestones: Sequence[int],
+        gamma: float = 0.1,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
         self.milestones = dict(Counter(milestones))  # a plain dict: checkpoints load with weights_only
         self.gamma = gamma
         super().__init__(optimizer, param_name, begin, end, last_step, by_epoch)
@@ -93,8 +129,16 @@ class MultiStepParamScheduler(ParamScheduler):
 class ExponentialParamScheduler(ParamScheduler):
     """Multiplies by ``gamma`` every step after the first."""
 
-    def __init__(self, optimizer: Any, param_name: str, gamma: float, begin: int = 0, end: int = INF,
-                 last_step: int = -1, by_epoch: bool = True) -> None:
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        gamma: float,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
         self.gamma = gamma
         super().__init__(optimizer, param_name, begin, end, last_step, by_epoch)
 
@@ -107,8 +151,17 @@ class ExponentialParamScheduler(ParamScheduler):
 class PolyParamScheduler(ParamScheduler):
     """Decays polynomially to ``eta_min`` at the window's last step: ``eta_min + (B - eta_min)(1 - t/T)^power``."""
 
-    def __init__(self, optimizer: Any, param_name: str, eta_min: float = 0.0, power: float = 1.0, begin: int = 0,
-                 end: int = INF, last_step: int = -1, by_epoch: bool = True) -> None:
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        eta_min: float = 0.0,
+        power: float = 1.0,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
         self.eta_min, self.power = eta_min, power
         self.total_iters = end - begin - 1
         super().__init__(optimizer, param_name, begin, end, last_step, by_epoch)

@@ -1,0 +1,111 @@
+"""Resolving ``type`` strings: the order of sources, ambiguity, unknown names, lazy imports."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from customrun_core import registry
+from customrun_core.errors import ComponentError
+
+HOOK_MODULE = """
+from customrun_core import Hook
+
+class RecHook(Hook):
+    pass
+"""
+
+
+def test_torch_optimizer_resolves_by_class_name() -> None:
+    assert registry.resolve("optimizers", "AdamW") is torch.optim.AdamW
+
+
+def test_import_path_resolves_in_both_spellings() -> None:
+    assert registry.resolve("optimizers", "torch.optim:SGD") is torch.optim.SGD
+    assert registry.resolve("models", "torch.nn.Linear") is torch.nn.Linear
+
+
+def test_core_components_come_from_entry_points() -> None:
+    entries = registry.scan_entry_points()["loops"]["EpochBasedTrainLoop"]
+    assert [e.dist for e in entries] == ["customrun-core"]
+    assert entries[0].value == "customrun_core.loops.epoch:EpochBasedTrainLoop"
+
+
+def test_registered_name_wins_over_entry_point_and_torch() -> None:
+    @registry.register("optimizers", "SGD", force=True)
+    class MySGD(torch.optim.SGD):
+        pass
+
+    try:
+        assert registry.resolve("optimizers", "SGD") is MySGD
+    finally:
+        del registry._registered["optimizers"]["SGD"]
+    assert registry.resolve("optimizers", "SGD") is torch.optim.SGD
+
+
+def test_registering_a_name_twice_is_refused() -> None:
+    @registry.register("hooks", "TwiceHook")
+    class A:
+        pass
+
+    try:
+        with pytest.raises(ComponentError, match="already registered"):
+
+            @registry.register("hooks", "TwiceHook")
+            class B:
+                pass
+    finally:
+        del registry._registered["hooks"]["TwiceHook"]
+
+
+def test_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(ComponentError) as info:
+        registry.resolve("optimizers", "AdamX")
+    assert "unknown optimizer 'AdamX'" in str(info.value)
+    assert "'Adam'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "dist"),
+    [
+        ("optimizers", "LARS", "customrun-lars"),
+        ("optim_wrappers", "AmpOptimWrapper", "customrun-amp"),
+        ("param_schedulers", "CosineAnnealingLR", "customrun-cosine"),
+        ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor", "customrun-layer-decay"),
+    ],
+)
+def test_first_party_plugin_name_says_what_to_install(kind: str, name: str, dist: str) -> None:
+    with pytest.raises(ComponentError) as info:
+        registry.resolve(kind, name)
+    assert f"pip install {dist}" in str(info.value)
+
+
+def test_two_distributions_claiming_one_name_is_an_error_naming_both(customrun_distribution) -> None:
+    for dist, module in (("customrun-rec-a", "rec_a"), ("customrun-rec-b", "rec_b")):
+        customrun_distribution(
+            dist,
+            entry_points={"customrun.hooks": {"RecHook": f"{module}:RecHook"}},
+            modules={f"{module}.py": HOOK_MODULE},
+        )
+    with pytest.raises(ComponentError) as info:
+        registry.resolve("hooks", "RecHook")
+    message = str(info.value)
+    assert "customrun-rec-a" in message and "customrun-rec-b" in message
+    assert 'type = "customrun-rec-a:RecHook"' in message
+    picked = registry.resolve("hooks", "customrun-rec-b:RecHook")
+    assert picked.__module__ == "rec_b"
+
+
+def test_only_the_named_component_is_imported(customrun_distribution) -> None:
+    customrun_distribution(
+        "customrun-lazy",
+        entry_points={"customrun.hooks": {"GoodHook": "lazy_good:RecHook", "BrokenHook": "lazy_broken:Nope"}},
+        modules={"lazy_good.py": HOOK_MODULE, "lazy_broken.py": "raise ImportError('heavy dependency missing')\n"},
+    )
+    registry.resolve("hooks", "GoodHook")
+    assert "lazy_good" in sys.modules
+    assert "lazy_broken" not in sys.modules
+    with pytest.raises(ComponentError, match=r"customrun-lazy 1\.0 .*heavy dependency missing"):
+        registry.resolve("hooks", "BrokenHook")
