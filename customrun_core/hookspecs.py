@@ -132,7 +132,7 @@ def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict
 
 @hookspec
 def before_val(runner: Any) -> None:
-    """Fires when a validation run starts."""
+    """Fires when a validation run starts (after a training epoch, or from ``runner.val()``)."""
 
 
 @hookspec
@@ -165,7 +165,7 @@ def after_val_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: Any) -
 
 @hookspec
 def before_test(runner: Any) -> None:
-    """Fires when a test run starts."""
+    """Fires when a test run (``customrun test``, ``runner.test()``) starts, after ``before_run``."""
 
 
 @hookspec
