@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from customrun_core.errors import ConfigError, first_line
+from customrun_core.errors import ConfigError
 
 LAST_CHECKPOINT = "last_checkpoint"
 
@@ -44,10 +44,17 @@ def load(path: str | os.PathLike[str], key: str = "checkpoint") -> dict[str, Any
     except FileNotFoundError:
         raise ConfigError(f"no such checkpoint file: {path}", key=key) from None
     except Exception as error:  # torch raises many kinds for a damaged file
-        raise ConfigError(f"cannot read checkpoint {path}: {first_line(error)}", key=key) from None
+        raise ConfigError(f"cannot read checkpoint {path}: {_why_unreadable(error)}", key=key) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(f"{path} is not a customrun checkpoint (no 'state_dict')", key=key)
     return checkpoint
+
+
+def _why_unreadable(error: Exception) -> str:
+    """What to tell a user about a file ``torch.load(weights_only=True)`` refused."""
+    if "Weights only load failed" in str(error) and "Unsupported global" in str(error):
+        return "it holds Python objects other than tensors and plain data (customrun loads weights_only)"
+    return f"truncated, damaged or not a torch file ({type(error).__name__})"
 
 
 def latest(work_dir: Path) -> Path | None:

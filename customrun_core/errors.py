@@ -81,7 +81,7 @@ class ConfigError(CustomrunError):
         key = self.key
         if key_prefix:
             key = f"{key_prefix}.{key}" if key else key_prefix
-        return ConfigError(self.message, file=self.file or file, key=key, suggestions=self.suggestions)
+        return type(self)(self.message, file=self.file or file, key=key, suggestions=self.suggestions)
 
 
 class ComponentError(ConfigError):

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from customrun_core.errors import ConfigError
+from customrun_core.errors import ConfigError, describe
 
 DELETE_KEY = "_delete_"
 
@@ -60,6 +60,10 @@ def load_file(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dic
     merged: dict[str, Any] = {}
     for base in bases:
         base_path = resolved.parent / base
+        if not base_path.exists():
+            raise ConfigError(
+                f"no such config file {base!r} (looked for {base_path})", file=str(path), key="extends"
+            )
         merged = merge(merged, load_file(base_path, (*_seen, resolved)))
     return merge(merged, data)
 
@@ -68,7 +72,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=VALUE`` as a key path and a value in TOML syntax (a bare word is a string)."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or not key:
+    if not sep or not all(part.strip() for part in key.split(".")):
         raise ConfigError(f"expected KEY.PATH=VALUE, got {text!r}", file="--set")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
@@ -90,7 +94,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             elif isinstance(node, dict):
                 node = node.setdefault(part, {})
             else:
-                raise ConfigError(f"cannot set a key inside a {type(node).__name__}", file="--set", key=where)
+                raise ConfigError(f"cannot set a key inside {describe(node)}", file="--set", key=where)
         last = path[-1]
         if isinstance(node, list):
             node[_index(node, last, text.partition("=")[0])] = value
@@ -98,7 +102,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             node[last] = value
         else:
             raise ConfigError(
-                f"cannot set a key inside a {type(node).__name__}", file="--set", key=".".join(path[:-1])
+                f"cannot set a key inside {describe(node)}", file="--set", key=".".join(path[:-1])
             )
     return data
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from customrun_core.build import build
-from customrun_core.errors import ConfigError, closest, describe
+from customrun_core.errors import ConfigError, HookError, closest, describe
+from customrun_core.hooks.base import get_priority
 
 # MMEngine's default hooks, in registration order (priorities are the classes').
 DEFAULT_HOOKS: dict[str, str] = {
@@ -59,6 +60,11 @@ def split_priority(table: dict[str, Any]) -> tuple[dict[str, Any], Any]:
 
 
 def build_hook(table: dict[str, Any], key: str) -> tuple[Any, Any]:
-    """A hook instance and its configured priority."""
+    """A hook instance and its configured priority (checked here, so that a bad one names its key)."""
     table, priority = split_priority(table)
+    if priority is not None:
+        try:
+            get_priority(priority)
+        except HookError as error:
+            raise HookError(error.message, key=f"{key}.priority", suggestions=error.suggestions) from None
     return build("hooks", table, key=key), priority

@@ -8,7 +8,14 @@ from typing import Any
 
 from torch import nn
 
-from customrun_core.build import build, call_checked, check_arguments, resolve_type, split_type
+from customrun_core.build import (
+    build,
+    call_checked,
+    check_arguments,
+    resolve_checked,
+    resolve_type,
+    split_type,
+)
 from customrun_core.errors import ConfigError
 from customrun_core.models.wrappers import unwrap_model
 
@@ -62,11 +69,14 @@ def build_optim_wrapper(model: nn.Module, cfg: dict[str, Any]) -> Any:
     cfg = copy.deepcopy(cfg)
     constructor_type = cfg.pop("constructor", DEFAULT_CONSTRUCTOR)
     paramwise_cfg = cfg.pop("paramwise_cfg", None)
-    constructor = build(
+    injected = {"optim_wrapper_cfg": cfg, "paramwise_cfg": paramwise_cfg}
+    constructor_cls, kwargs = resolve_checked(
         "optim_wrapper_constructors",
         {"type": constructor_type} if isinstance(constructor_type, str) else constructor_type,
-        key="constructor",
-        optim_wrapper_cfg=cfg,
-        paramwise_cfg=paramwise_cfg,
+        "constructor",
+        **injected,
     )
+    # What a constructor refuses (a missing optimizer, a paramwise_cfg value) is a key of
+    # optim_wrapper itself, so its errors are not placed under ``constructor``.
+    constructor = call_checked(constructor_cls, kwargs, "", **injected)
     return constructor(model)

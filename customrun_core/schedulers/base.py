@@ -29,8 +29,8 @@ class ParamScheduler:
         self,
         optimizer: Any,
         param_name: str,
-        begin: int = 0,
-        end: int = INF,
+        begin: float = 0,
+        end: float = INF,
         last_step: int = -1,
         by_epoch: bool = True,
     ) -> None:
@@ -40,7 +40,9 @@ class ParamScheduler:
             raise ConfigError(f"expected end > begin, got begin={begin}, end={end}", key="end")
         self.optimizer = optimizer
         self.param_name = param_name
-        self.begin, self.end, self.by_epoch = int(begin), int(end), by_epoch
+        # Kept as given, as MMEngine: a float bound compares with the integer step (``begin = 0.5``
+        # starts at step 1); convert_to_iter_based truncates its scaled bounds to integers.
+        self.begin, self.end, self.by_epoch = begin, end, by_epoch
         initial = f"initial_{param_name}"
         for group in optimizer.param_groups:
             if param_name not in group:

@@ -64,13 +64,21 @@ def test_matches_mmengine_ran_numbers(cls: type[ParamScheduler], kwargs: dict, e
     ("cls", "kwargs", "torch_cls", "torch_kwargs"),
     [
         (StepLR, {"step_size": 3, "gamma": 0.5}, lr_scheduler.StepLR, {"step_size": 3, "gamma": 0.5}),
-        (MultiStepLR, {"milestones": [2, 5, 5], "gamma": 0.5}, lr_scheduler.MultiStepLR,
-         {"milestones": [2, 5, 5], "gamma": 0.5}),
+        (
+            MultiStepLR,
+            {"milestones": [2, 5, 5], "gamma": 0.5},
+            lr_scheduler.MultiStepLR,
+            {"milestones": [2, 5, 5], "gamma": 0.5},
+        ),
         # MMEngine's window [0, end) ends one step after torch's total_iters
         (ConstantLR, {"factor": 0.25, "end": 4}, lr_scheduler.ConstantLR, {"factor": 0.25, "total_iters": 3}),
         (ExponentialLR, {"gamma": 0.8}, lr_scheduler.ExponentialLR, {"gamma": 0.8}),
-        (LinearLR, {"start_factor": 0.1, "end_factor": 0.9, "end": 6}, lr_scheduler.LinearLR,
-         {"start_factor": 0.1, "end_factor": 0.9, "total_iters": 5}),
+        (
+            LinearLR,
+            {"start_factor": 0.1, "end_factor": 0.9, "end": 6},
+            lr_scheduler.LinearLR,
+            {"start_factor": 0.1, "end_factor": 0.9, "total_iters": 5},
+        ),
         (PolyLR, {"power": 2.0, "end": 6}, lr_scheduler.PolynomialLR, {"power": 2.0, "total_iters": 5}),
         (PolyLR, {"power": 0.5, "end": 4}, lr_scheduler.PolynomialLR, {"power": 0.5, "total_iters": 3}),
     ],
@@ -87,17 +95,25 @@ def test_matches_torch_scheduler(
 @pytest.mark.parametrize(
     ("cls", "kwargs", "expected"),
     [
-        (LinearLR, {"start_factor": 0.5, "begin": 2, "end": 6},
-         [0.1, 0.1, 0.05, 0.1 * 2 / 3, 0.1 * 5 / 6, 0.1, 0.1, 0.1]),
-        (StepLR, {"step_size": 2, "gamma": 0.5, "begin": 2, "end": 7},
-         [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025]),
+        (
+            LinearLR,
+            {"start_factor": 0.5, "begin": 2, "end": 6},
+            [0.1, 0.1, 0.05, 0.1 * 2 / 3, 0.1 * 5 / 6, 0.1, 0.1, 0.1],
+        ),
+        (
+            StepLR,
+            {"step_size": 2, "gamma": 0.5, "begin": 2, "end": 7},
+            [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025],
+        ),
         (ExponentialLR, {"gamma": 0.5, "begin": 1, "end": 4}, [0.1, 0.1, 0.05, 0.025, 0.025, 0.025]),
         (MultiStepLR, {"milestones": [1], "begin": 3, "end": 5}, [0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01]),
         (ConstantLR, {"factor": 0.5, "begin": 1, "end": 3}, [0.1, 0.05, 0.1, 0.1]),
         (PolyLR, {"begin": 2, "end": 5}, [0.1, 0.1, 0.1, 0.05, 0.0, 0.0, 0.0]),
     ],
 )
-def test_window_counts_steps_from_begin(cls: type[ParamScheduler], kwargs: dict, expected: list[float]) -> None:
+def test_window_counts_steps_from_begin(
+    cls: type[ParamScheduler], kwargs: dict, expected: list[float]
+) -> None:
     """Inside ``[begin, end)`` the schedule runs from its own step 0; outside it the value stays."""
     assert run(cls, len(expected), **kwargs) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
@@ -177,7 +193,10 @@ def test_linear_warmup_then_multistep() -> None:
 def test_initial_lr_is_recorded_once_by_the_first_scheduler() -> None:
     """The second scheduler's base is the original lr, not the one the first scheduler wrote."""
     optimizer = torch.optim.SGD(
-        [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.2}, {"params": [torch.nn.Parameter(torch.zeros(1))]}],
+        [
+            {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.2},
+            {"params": [torch.nn.Parameter(torch.zeros(1))]},
+        ],
         lr=0.1,
     )
     first = ConstantLR(optimizer, factor=0.5, end=3)
