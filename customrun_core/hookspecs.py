@@ -74,10 +74,11 @@ def before_run(runner: Any) -> None:
 
 @hookspec
 def after_load_checkpoint(runner: Any, checkpoint: dict) -> None:
-    """Fires after a checkpoint was read (``load_from`` or resume) and applied to the model.
+    """Fires when a checkpoint was read (``load_from`` or resume), before it is applied.
 
-    ``checkpoint`` is the dict read from the file; a hook restores its own state from the keys it
-    wrote in ``before_save_checkpoint``.
+    ``checkpoint`` is the dict read from the file; a hook may change it (e.g. swap in EMA weights
+    under ``state_dict``) and restores its own state from the keys it wrote in
+    ``before_save_checkpoint``. The model, optimizer and loop position are set from it afterwards.
     """
 
 

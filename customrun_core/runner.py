@@ -36,9 +36,9 @@ _MODES = ("train", "val", "test")
 def _default_loop_type(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """MMEngine's rule: without ``type``, ``by_epoch`` (default true) picks the epoch or iteration loop."""
     cfg = dict(cfg)
-    by_epoch = cfg.pop("by_epoch", True)
-    if "type" in cfg and by_epoch is not True:
+    if "type" in cfg and "by_epoch" in cfg:
         raise ConfigError("give either type or by_epoch, not both", key="train_cfg.by_epoch")
+    by_epoch = cfg.pop("by_epoch", True)
     return cfg, "EpochBasedTrainLoop" if by_epoch else "IterBasedTrainLoop"
 
 
@@ -347,6 +347,7 @@ class Runner:
         """Load a checkpoint: the weights, and unless ``weights_only`` the optimizer, schedulers and
         the loop position (resume)."""
         checkpoint = self._located(lambda: ckpt.load(path, "resume" if not weights_only else "load_from"))
+        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)  # before applying, as MMEngine
         unwrap_model(self.model).load_state_dict(checkpoint["state_dict"])
         if not weights_only:
             self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
@@ -357,7 +358,6 @@ class Runner:
             meta = checkpoint["meta"]
             self.train_loop.epoch, self.train_loop.iter = meta["epoch"], meta["iter"]
         self.logger.info(f"loaded checkpoint {path}" + (" (weights only)" if weights_only else " (resumed)"))
-        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
         return checkpoint
 
     def _load_or_resume(self) -> None:

@@ -48,6 +48,31 @@ def make_distribution(
     return root
 
 
+def tiny_config(**changes: Any) -> dict[str, Any]:
+    """A config that trains in about a second: the digits MLP, one epoch, validation included."""
+    cfg = {
+        "model": {
+            "type": "ClassifierModel",
+            "backbone": {"type": "MLP", "in_features": 64, "num_classes": 10, "hidden_features": [32]},
+        },
+        "train_dataloader": {
+            "batch_size": 64,
+            "shuffle": True,
+            "dataset": {"type": "DigitsDataset", "split": "train"},
+        },
+        "val_dataloader": {"batch_size": 256, "dataset": {"type": "DigitsDataset", "split": "val"}},
+        "test_dataloader": {"batch_size": 256, "dataset": {"type": "DigitsDataset", "split": "test"}},
+        "val_evaluator": {"type": "Accuracy"},
+        "test_evaluator": {"type": "Accuracy"},
+        "train_cfg": {"type": "EpochBasedTrainLoop", "max_epochs": 1},
+        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9}},
+        "randomness": {"seed": 0},
+        "work_dir": "work",
+    }
+    cfg.update(changes)
+    return cfg
+
+
 @pytest.fixture
 def customrun_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A factory: ``customrun_distribution(name, entry_points=..., modules=...)`` installs a

@@ -18,7 +18,11 @@ class _PluginManager(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
-        plain = isinstance(plugin, Hook) and name in hookspecs.HOOK_POINTS and callable(getattr(plugin, name, None))
+        plain = (
+            isinstance(plugin, Hook)
+            and name in hookspecs.HOOK_POINTS
+            and callable(getattr(plugin, name, None))
+        )
         if opts is None and plain:
             return {}
         return opts

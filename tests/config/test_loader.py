@@ -70,12 +70,12 @@ def test_set_values_use_toml_syntax(text: str, path: list[str], value: object) -
 def test_set_reaches_into_arrays_by_index() -> None:
     data = apply_overrides({"custom_hooks": [{"type": "A", "a": 1}]}, ["custom_hooks.0.a=2"])
     assert data == {"custom_hooks": [{"type": "A", "a": 2}]}
-    with pytest.raises(ConfigError, match="expected an index 0..0"):
+    with pytest.raises(ConfigError, match=r"expected an index 0\.\.0"):
         apply_overrides(data, ["custom_hooks.3.a=2"])
 
 
 def test_set_without_equals_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+    with pytest.raises(ConfigError, match=r"expected KEY\.PATH=VALUE"):
         parse_override("train_cfg.max_epochs")
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
 from torch import nn
 
 from customrun_core import Runner
@@ -16,6 +15,7 @@ from customrun_core.models.base import parse_losses
 from customrun_core.models.classifier import ClassifierModel
 from customrun_core.models.wrappers import is_model_wrapper, unwrap_model
 from customrun_core.optim import OptimWrapper
+from customrun_core.testing import tiny_config
 
 
 def test_parse_losses_sums_every_key_containing_loss() -> None:

@@ -1,0 +1,250 @@
+"""HookManager: priority order, pluggy-style plugins, and refusal of hooks that would never fire."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import customrun_core
+from customrun_core import Hook, hookimpl
+from customrun_core.errors import HookError
+from customrun_core.hooks.manager import HookManager
+
+RUNNER = types.SimpleNamespace(epoch=0, iter=0)
+
+
+class Tagged(Hook):
+    """Appends its tag to ``log`` at before_train_epoch."""
+
+    def __init__(self, tag: str, log: list[str], priority: Any = None) -> None:
+        self.tag, self.log = tag, log
+        if priority is not None:
+            self.priority = priority
+
+    def before_train_epoch(self, runner: Any) -> None:
+        self.log.append(self.tag)
+
+
+def plugin_module(name: str, log: list[str], **opts: Any) -> types.ModuleType:
+    """A pluggy-style plugin module whose before_train_epoch is marked ``@hookimpl(**opts)``."""
+    module = types.ModuleType(name)
+
+    @hookimpl(**opts)
+    def before_train_epoch(runner: Any) -> None:
+        log.append(name)
+
+    module.before_train_epoch = before_train_epoch  # type: ignore[attr-defined]
+    return module
+
+
+def fire(manager: HookManager) -> None:
+    manager.call("before_train_epoch", runner=RUNNER)
+
+
+@pytest.fixture
+def log() -> list[str]:
+    return []
+
+
+# -- priority order -------------------------------------------------------------------------------
+
+
+def test_lower_priority_value_runs_first(log: list[str]) -> None:
+    """Names, enum members and ints on MMEngine's scale (HIGHEST 0 ... LOWEST 100)."""
+    manager = HookManager()
+    manager.add(Tagged("lowest", log, "LOWEST"))
+    manager.add(Tagged("normal", log))
+    manager.add(Tagged("int49", log, 49))
+    manager.add(Tagged("very_high", log, customrun_core.Priority.VERY_HIGH))
+    manager.add(Tagged("below_normal", log, "below_normal"))  # names in any case
+    fire(manager)
+    assert log == ["very_high", "int49", "normal", "below_normal", "lowest"]
+
+
+def test_ties_run_in_registration_order(log: list[str]) -> None:
+    manager = HookManager()
+    for tag in ("first", "second", "third"):
+        manager.add(Tagged(tag, log, "NORMAL"))
+    manager.add(Tagged("int50", log, 50))  # NORMAL == 50: still after the three
+    manager.add(Tagged("high", log, "HIGH"))
+    fire(manager)
+    assert log == ["high", "first", "second", "third", "int50"]
+
+
+def test_argument_priority_overrides_class_attribute(log: list[str]) -> None:
+    class Early(Tagged):
+        priority = "HIGHEST"
+
+    manager = HookManager()
+    manager.add(Tagged("normal", log))
+    manager.add(Early("early", log))
+    manager.add(Early("demoted", log), priority="LOWEST")
+    fire(manager)
+    assert log == ["early", "normal", "demoted"]
+
+
+def test_order_table_names_priorities() -> None:
+    manager = HookManager()
+    manager.add(Tagged("a", []), priority=49)
+    manager.add(Tagged("b", []), priority="VERY_LOW")
+    assert manager.order() == {"before_train_epoch": [("Tagged", "49"), ("Tagged#1", "VERY_LOW")]}
+    assert "(VERY_LOW    ) Tagged#1" in manager.format_order()
+
+
+@pytest.mark.parametrize(
+    ("priority", "fragment"),
+    [
+        (101, "between 0 and 100"),
+        (-1, "between 0 and 100"),
+        (True, "boolean"),
+        (2.5, "float"),
+        ("ABOVE_NORMALL", "ABOVE_NORMAL"),
+    ],
+)
+def test_bad_priority_is_refused(priority: Any, fragment: str) -> None:
+    manager = HookManager()
+    with pytest.raises(HookError, match=fragment):
+        manager.add(Tagged("x", []), priority=priority)
+    assert manager.plugins == []
+
+
+# -- refusing hooks that would silently never fire ------------------------------------------------
+
+
+def test_misspelt_hook_point_suggests_the_right_name() -> None:
+    class Typo(Hook):
+        def before_train_itr(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+            pass
+
+    manager = HookManager()
+    with pytest.raises(HookError) as info:
+        manager.add(Typo())
+    assert "before_train_itr" in str(info.value)
+    assert info.value.suggestions == ["before_train_iter"]
+    assert "did you mean 'before_train_iter'?" in str(info.value)
+    assert manager.plugins == []
+
+
+def test_argument_the_hook_point_lacks_is_named(log: list[str]) -> None:
+    class WantsMetrics(Hook):
+        def after_train_epoch(self, runner: Any, metrics: dict) -> None:  # only after_val_epoch has metrics
+            pass
+
+    manager = HookManager()
+    manager.add(Tagged("kept", log))
+    with pytest.raises(HookError) as info:
+        manager.add(WantsMetrics())
+    message = str(info.value)
+    assert "WantsMetrics.after_train_epoch()" in message
+    assert "takes metrics" in message
+    # the failed hook is not left half-registered; the others still fire
+    assert [type(p).__name__ for p in manager.plugins] == ["Tagged"]
+    fire(manager)
+    assert log == ["kept"]
+
+
+def test_hookimpl_naming_no_hook_point_is_refused() -> None:
+    module = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def before_trian(runner: Any) -> None:
+        pass
+
+    module.before_trian = before_trian  # type: ignore[attr-defined]
+    manager = HookManager()
+    manager.add(module)
+    with pytest.raises(HookError, match="before_trian"):
+        manager.check_pending()
+
+
+def test_subset_of_arguments_is_accepted() -> None:
+    seen: list[int] = []
+
+    class OnlyRunner(Hook):
+        def after_train_iter(self, runner: Any) -> None:
+            seen.append(runner.iter)
+
+    manager = HookManager()
+    manager.add(OnlyRunner())
+    manager.call("after_train_iter", runner=RUNNER, batch_idx=0, data_batch=None, outputs={})
+    assert seen == [0]
+
+
+# -- arguments with defaults are passed (pluggy >= 1.7) ---------------------------------------------
+
+
+def test_arguments_with_defaults_receive_the_values() -> None:
+    """MMEngine hooks declare ``data_batch=None``/``outputs=None``/``metrics=None``; they must get the values."""
+    got: dict[str, Any] = {}
+
+    class Defaults(Hook):
+        def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+            got["before_train_iter"] = (batch_idx, data_batch)
+
+        def after_train_iter(
+            self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+        ) -> None:
+            got["after_train_iter"] = (batch_idx, data_batch, outputs)
+
+        def after_val_epoch(self, runner: Any, metrics: dict | None = None) -> None:
+            got["after_val_epoch"] = metrics
+
+    manager = HookManager()
+    manager.add(Defaults())
+    batch = {"inputs": [1, 2], "targets": [0, 1]}
+    manager.call("before_train_iter", runner=RUNNER, batch_idx=3, data_batch=batch)
+    manager.call("after_train_iter", runner=RUNNER, batch_idx=3, data_batch=batch, outputs={"loss": 0.5})
+    manager.call("after_val_epoch", runner=RUNNER, metrics={"accuracy/top1": 90.0})
+    assert got["before_train_iter"] == (3, batch)
+    assert got["before_train_iter"][1] is batch
+    assert got["after_train_iter"] == (3, batch, {"loss": 0.5})
+    assert got["after_val_epoch"] == {"accuracy/top1": 90.0}
+
+
+# -- pluggy-style plugins -------------------------------------------------------------------------
+
+
+def test_tryfirst_plugin_runs_before_highest_hooks(log: list[str]) -> None:
+    manager = HookManager()
+    manager.add(Tagged("highest", log, "HIGHEST"))
+    manager.add(plugin_module("plain", log))  # a module without priority: NORMAL
+    manager.add(Tagged("lowest", log, "LOWEST"))
+    manager.add(plugin_module("first", log, tryfirst=True))
+    manager.add(plugin_module("last", log, trylast=True))
+    manager.add(Tagged("normal", log))
+    fire(manager)
+    assert log == ["first", "highest", "plain", "normal", "lowest", "last"]
+    names = [name for name, _ in manager.order()["before_train_epoch"]]
+    assert names == ["first", "Tagged", "plain", "Tagged#5", "Tagged#2", "last"]
+
+
+def test_plugin_module_priority_attribute(log: list[str]) -> None:
+    module = plugin_module("early_module", log)
+    module.priority = "VERY_HIGH"  # type: ignore[attr-defined]
+    manager = HookManager()
+    manager.add(Tagged("high", log, "HIGH"))
+    manager.add(module)
+    fire(manager)
+    assert log == ["early_module", "high"]
+
+
+def test_wrapper_plugin_wraps_every_hook(log: list[str]) -> None:
+    module = types.ModuleType("wrapping_plugin")
+
+    @hookimpl(wrapper=True)
+    def before_train_epoch(runner: Any) -> Iterator[None]:
+        log.append("enter")
+        result = yield
+        log.append("exit")
+        return result
+
+    module.before_train_epoch = before_train_epoch  # type: ignore[attr-defined]
+    manager = HookManager()
+    manager.add(Tagged("highest", log, "HIGHEST"))
+    manager.add(module)
+    manager.add(plugin_module("first", log, tryfirst=True))
+    fire(manager)
+    assert log == ["enter", "first", "highest", "exit"]
