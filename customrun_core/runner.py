@@ -26,6 +26,12 @@ from customrun_core.hooks.param_scheduler import iter_schedulers
 from customrun_core.metrics.evaluator import Evaluator
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, build_optim_wrapper, check_optimizer
+from customrun_core.optim.wrapper_dict import (
+    OptimWrapperDict,
+    build_optim_wrapper_dict,
+    is_per_submodule,
+    schedulers_per_member,
+)
 from customrun_core.randomness import seed_everything
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.schedulers.build import build_param_schedulers, check_scheduler, scheduler_tables
@@ -243,18 +249,19 @@ class Runner:
                     evaluator=None,
                 )
         if cfg.optim_wrapper is not None:
-            wrapper = cfg.optim_wrapper
-            check(
-                "optim_wrapper_constructors",
-                wrapper.get("constructor", DEFAULT_CONSTRUCTOR),
-                "optim_wrapper.constructor",
-                optim_wrapper_cfg=None,
-                paramwise_cfg=None,
-            )
-            if "optimizer" in wrapper:
-                self._located(lambda: check_optimizer(wrapper["optimizer"]), "optim_wrapper")
-        for key, table in scheduler_tables(cfg.param_scheduler):
-            self._located(lambda t=table, k=key: check_scheduler(t, k))
+            per_member = is_per_submodule(cfg.optim_wrapper)
+            members = cfg.optim_wrapper.items() if per_member else [("", cfg.optim_wrapper)]
+            for name, wrapper in members:
+                prefix = f"optim_wrapper.{name}" if name else "optim_wrapper"
+                constructor = wrapper.get("constructor", DEFAULT_CONSTRUCTOR)
+                check("optim_wrapper_constructors", constructor, f"{prefix}.constructor",
+                      optim_wrapper_cfg=None, paramwise_cfg=None)  # fmt: skip
+                if "optimizer" in wrapper:
+                    self._located(lambda w=wrapper: check_optimizer(w["optimizer"]), prefix)
+            names = list(cfg.optim_wrapper) if per_member else [""]
+            for sub_cfg in self._located(lambda: schedulers_per_member(cfg.param_scheduler, names)).values():
+                for key, table in scheduler_tables(sub_cfg):
+                    self._located(lambda t=table, k=key: check_scheduler(t, k))
         for key, table in self._located(lambda: hook_tables(cfg.default_hooks, cfg.custom_hooks)):
             check("hooks", split_priority(table)[0], key)
 
@@ -303,19 +310,26 @@ class Runner:
 
     def _build_optimization(self) -> None:
         optim_cfg = self._require("optim_wrapper", "to train")
-        self.optim_wrapper = self._located(
-            lambda: build_optim_wrapper(self.model, optim_cfg), "optim_wrapper"
-        )
+        build_wrapper = build_optim_wrapper_dict if is_per_submodule(optim_cfg) else build_optim_wrapper
+        self.optim_wrapper = self._located(lambda: build_wrapper(self.model, optim_cfg), "optim_wrapper")
         loop = self.train_loop
-        self.param_schedulers = self._located(
-            lambda: build_param_schedulers(
-                self.cfg.param_scheduler,
-                self.optim_wrapper,
-                len(loop.dataloader),
-                loop.max_epochs,
-                loop.max_iters,
+
+        def schedulers(cfg: Any, wrapper: Any) -> list[Any]:
+            return self._located(
+                lambda: build_param_schedulers(
+                    cfg, wrapper, len(loop.dataloader), loop.max_epochs, loop.max_iters
+                )
             )
-        )
+
+        if isinstance(self.optim_wrapper, OptimWrapperDict):
+            per_member = self._located(
+                lambda: schedulers_per_member(self.cfg.param_scheduler, list(self.optim_wrapper))
+            )
+            self.param_schedulers = {
+                name: schedulers(per_member[name], wrapper) for name, wrapper in self.optim_wrapper.items()
+            }
+        else:
+            self.param_schedulers = schedulers(self.cfg.param_scheduler, self.optim_wrapper)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, filename: str, epoch: int, iteration: int) -> Path | None:

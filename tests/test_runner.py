@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -61,3 +63,34 @@ def test_a_fresh_resume_without_checkpoints_trains_from_scratch(tmp_path) -> Non
     runner = Runner.from_config(tiny_config(work_dir=str(tmp_path / "new"), resume=True))
     runner.train()
     assert runner.epoch == 1
+
+
+def test_grad_norm_before_clipping_reaches_scalars(tmp_path) -> None:
+    cfg = tiny_config(
+        work_dir=str(tmp_path / "clip"),
+        optim_wrapper={"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {"max_norm": 1e-3}},
+        default_hooks={"logger": {"interval": 1}},
+    )
+    runner = Runner.from_config(cfg)
+    seen = []
+    runner.hooks.add(_RecordGradNorm(seen))
+    runner.train()
+    records = [json.loads(line) for line in (tmp_path / "clip" / "scalars.jsonl").read_text().splitlines()]
+    logged = [r["grad_norm"] for r in records if r["mode"] == "train"]
+    assert logged == pytest.approx(seen)
+    assert min(logged) > 1e-3  # the norm before clipping, not the clipped one
+
+
+class _RecordGradNorm(Hook):
+    """Recomputes the total gradient norm after clipping has run, to compare with the log."""
+
+    priority = "LOWEST"
+
+    def __init__(self, seen: list[float]) -> None:
+        self.seen = seen
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.seen.append(float(runner.optim_wrapper.last_grad_norm))
+        grads = [p.grad for p in runner.model.parameters() if p.grad is not None]
+        # zero_grad(set_to_none) has run, so the gradients are gone; the wrapper kept the norm
+        assert grads == [] or torch.cat([g.flatten() for g in grads]).norm() <= 1e-3 + 1e-6

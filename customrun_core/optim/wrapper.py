@@ -14,6 +14,11 @@ from customrun_core.errors import ConfigError
 class OptimWrapper:
     """MMEngine's optimizer wrapper around a ``torch.optim`` optimizer.
 
+    With more than one parameter group (per-parameter settings), ``param_groups`` holds one more,
+    pseudo group: a copy of the optimizer's defaults holding no real parameter. Schedulers step it
+    like the others, so ``get_lr()["base_lr"]`` is the scheduled base learning rate, which the
+    real groups' multipliers scale (MMEngine's design; it is saved in ``state_dict``).
+
     Args:
         optimizer: the optimizer whose steps this wrapper takes.
         accumulative_counts: backward passes per optimizer step (gradient accumulation).
@@ -32,6 +37,9 @@ class OptimWrapper:
                 f"expected an integer >= 1, got {accumulative_counts}", key="accumulative_counts"
             )
         self.optimizer = optimizer
+        self.base_param_settings: dict[str, Any] | None = None
+        if len(optimizer.param_groups) > 1:
+            self.base_param_settings = {"params": torch.zeros(1), **optimizer.defaults}
         self.accumulative_counts = accumulative_counts
         self.clip_grad = self._check_clip_grad(clip_grad)
         self.last_grad_norm: torch.Tensor | None = None
@@ -118,14 +126,21 @@ class OptimWrapper:
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups
+        """The optimizer's groups, plus the pseudo base group when there are several."""
+        groups = self.optimizer.param_groups
+        return groups if self.base_param_settings is None else [*groups, self.base_param_settings]
 
     def get_lr(self) -> dict[str, list[float]]:
-        return {"lr": [group["lr"] for group in self.param_groups]}
+        """``{"lr": [each group's lr]}``, plus ``"base_lr"`` when there are several groups."""
+        lrs = {"lr": [group["lr"] for group in self.optimizer.param_groups]}
+        if self.base_param_settings is not None:
+            lrs["base_lr"] = [self.base_param_settings["lr"]]
+        return lrs
 
     def get_momentum(self) -> dict[str, list[float]]:
+        """``{"momentum": [...]}``: each group's ``momentum``, else ``betas[0]``, else 0."""
         values = []
-        for group in self.param_groups:
+        for group in self.optimizer.param_groups:
             if "momentum" in group:
                 values.append(group["momentum"])
             elif "betas" in group:
@@ -135,7 +150,14 @@ class OptimWrapper:
         return {"momentum": values}
 
     def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
+        state = self.optimizer.state_dict()
+        if self.base_param_settings is not None:
+            state["base_param_settings"] = self.base_param_settings
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        base = state_dict.pop("base_param_settings", None)
+        if base is not None:
+            self.base_param_settings = base
         self.optimizer.load_state_dict(state_dict)

@@ -13,6 +13,7 @@ from torch import nn
 
 from customrun_core.errors import ConfigError
 from customrun_core.optim import OptimWrapper
+from customrun_core.schedulers import StepLR
 
 INPUTS = torch.linspace(-1.0, 1.0, 20).reshape(10, 2)
 TARGETS = torch.linspace(0.5, -0.5, 10).reshape(10, 1)
@@ -241,9 +242,30 @@ def test_get_lr_and_get_momentum(
     momentum: list[float],
 ) -> None:
     wrapper = OptimWrapper(make_optimizer(list(make_model().parameters())))
-    assert wrapper.get_lr() == {"lr": lr}
+    assert wrapper.get_lr()["lr"] == lr
     assert wrapper.get_momentum() == {"momentum": momentum}
-    assert wrapper.param_groups is wrapper.optimizer.param_groups
+    if len(lr) == 1:
+        assert "base_lr" not in wrapper.get_lr()
+        assert wrapper.param_groups is wrapper.optimizer.param_groups
+
+
+def test_several_groups_add_a_scheduled_base_group_as_mmengine() -> None:
+    """The pseudo group holds the optimizer's defaults; schedulers scale it like the real groups."""
+    params = list(make_model().parameters())
+    optimizer = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.2)
+    wrapper = OptimWrapper(optimizer)
+    assert len(wrapper.param_groups) == 3
+    assert wrapper.get_lr() == {"lr": [0.2, 0.5], "base_lr": [0.2]}
+    scheduler = StepLR(wrapper, step_size=1, gamma=0.5, by_epoch=False)
+    scheduler.step()
+    assert wrapper.get_lr() == {"lr": [0.1, 0.25], "base_lr": [0.1]}
+    state = wrapper.state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    restored = OptimWrapper(torch.optim.SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.2))
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    assert restored.get_lr() == {"lr": [0.1, 0.25], "base_lr": [0.1]}
 
 
 def test_state_dict_is_the_optimizers_and_round_trips() -> None:
