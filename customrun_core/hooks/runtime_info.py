@@ -9,8 +9,8 @@ from customrun_core.hooks.base import Hook, Priority
 
 class RuntimeInfoHook(Hook):
     """Puts into ``runner.scalars``, before each step, the lr of every optimizer (first group as
-    ``lr``, as MMEngine) and after it every value ``train_step`` returned and ``grad_norm`` when
-    the wrapper clipped by norm."""
+    ``lr``, as MMEngine) and after it every value ``train_step`` returned and every value of the
+    wrapper's ``log_values()`` (``grad_norm`` when clipping by norm, the AMP loss scale, ...)."""
 
     priority = Priority.VERY_HIGH
 
@@ -23,6 +23,6 @@ class RuntimeInfoHook(Hook):
     ) -> None:
         for name, value in (outputs or {}).items():
             runner.scalars.update(name, value)
-        grad_norm = getattr(runner.optim_wrapper, "last_grad_norm", None)
-        if grad_norm is not None:
-            runner.scalars.update("grad_norm", grad_norm)
+        log_values = getattr(runner.optim_wrapper, "log_values", None)
+        for name, value in (log_values() if log_values is not None else {}).items():
+            runner.scalars.update(name, value)

@@ -124,6 +124,13 @@ class OptimWrapper:
         else:
             yield
 
+    def log_values(self) -> dict[str, Any]:
+        """Values the logger records after each step (``grad_norm`` when clipping by norm).
+
+        Subclasses add their own (AmpOptimWrapper: ``loss_scale``, ``skipped_steps``).
+        """
+        return {} if self.last_grad_norm is None else {"grad_norm": self.last_grad_norm}
+
     @property
     def param_groups(self) -> list[dict[str, Any]]:
         """The optimizer's groups, plus the pseudo base group when there are several."""

@@ -62,9 +62,8 @@ class OptimWrapperDict(Mapping[str, Any]):
     def param_groups(self) -> dict[str, list[dict[str, Any]]]:
         return {name: wrapper.param_groups for name, wrapper in self.items()}
 
-    @property
-    def last_grad_norm(self) -> None:
-        return None  # each member keeps its own
+    def log_values(self) -> dict[str, Any]:
+        return {f"{name}.{k}": v for name, wrapper in self.items() for k, v in wrapper.log_values().items()}
 
     def get_lr(self) -> dict[str, list[float]]:
         return {f"{name}.{k}": v for name, wrapper in self.items() for k, v in wrapper.get_lr().items()}
