@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -46,11 +47,16 @@ def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
 def import_custom_modules(modules: Iterable[str], allow_failed: bool, file: str) -> None:
     """Import the modules of ``custom_imports`` (MMEngine's way to register components).
 
-    The working directory is put on ``sys.path`` first, so project modules import without
-    setting PYTHONPATH.
+    The working directory and the config file's directory are put on ``sys.path`` first, so
+    project modules and modules kept beside the config import without setting PYTHONPATH.
     """
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")
+    modules = list(modules)
+    if not modules:
+        return
+    places = ["", str(Path(file).resolve().parent)] if Path(file).is_file() else [""]
+    for place in places:
+        if place not in sys.path:
+            sys.path.insert(0, place)
     for index, module in enumerate(modules):
         try:
             importlib.import_module(module)
