@@ -150,7 +150,9 @@ def before_val_epoch(runner: Any) -> None:
 def after_val_epoch(runner: Any, metrics: dict) -> None:
     """Fires with the validation metrics (name -> float), e.g. ``{"accuracy/top1": 97.2}``.
 
-    Hooks may add entries to ``metrics``; ``LoggerHook`` writes them to ``scalars.jsonl``.
+    Hooks may add entries to ``metrics``; ``LoggerHook`` writes them to ``scalars.jsonl`` and
+    ``ParamSchedulerHook`` (LOW, so after NORMAL hooks have added theirs) steps the schedulers
+    driven by metrics (``ReduceOnPlateauLR``).
     """
 
 

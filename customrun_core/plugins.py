@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from customrun_core import registry
@@ -19,17 +19,27 @@ from customrun_core.errors import ConfigError, PluginError, first_line
 
 
 def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
-    """Load every ``customrun.plugins`` entry point and register it with ``hooks`` (a HookManager).
+    """Load every ``customrun.plugins`` entry point the plugin policy allows and register it with
+    ``hooks`` (a HookManager). Disabled plugins are skipped; an incompatible one is refused.
 
     Raises:
-        PluginError: one or more plugins failed to import or to validate; the message lists each.
+        PluginError: one or more plugins failed to import or to validate, or need another core;
+            the message lists each.
     """
     loaded, failures = [], []
     for name, entries in sorted(registry.scan_entry_points().get("plugins", {}).items()):
         for entry in entries:
+            why = registry.policy().refusal(entry.dist, name)
+            if why is not None:
+                if why.startswith("incompatible"):
+                    failures.append(
+                        f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {why}"
+                    )
+                continue
             try:
                 hooks.add(entry.load(), name=f"{entry.dist}:{name}")
                 loaded.append(entry)
+                registry.mark_loaded(entry.dist)
             except Exception as error:  # a broken plugin, whatever it raises
                 failures.append(
                     f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {first_line(error)}"

@@ -94,11 +94,46 @@ def scan_entry_points() -> dict[str, dict[str, tuple[ComponentEntry, ...]]]:
 
 
 def refresh() -> None:
-    """Forget the entry-point scan (after installing a distribution in the running process)."""
+    """Forget the entry-point scan and the plugin policy (after installing a distribution in the
+    running process, or changing the environment)."""
     scan_entry_points.cache_clear()
+    _policy.clear()
+    _loaded.clear()
+    from customrun_core.plugin_policy import incompatibility
+
+    incompatibility.cache_clear()
+
+
+_loaded: set[str] = set()  # distributions whose components this process imported
+
+
+def mark_loaded(dist: str) -> None:
+    """Record that a plugin distribution's code was imported (for listings and plugins.json)."""
+    _loaded.add(normalize_dist(dist))
+
+
+def loaded_distributions() -> frozenset[str]:
+    """Normalised names of the distributions whose entry points this process has loaded."""
+    return frozenset(_loaded)
 
 
 _registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+_policy: dict[str, Any] = {}  # the run's PluginPolicy, once set
+
+
+def set_policy(policy: Any) -> None:
+    """Make ``policy`` (a :class:`customrun_core.plugin_policy.PluginPolicy`) decide which
+    distributions' components may be used in this process."""
+    _policy["current"] = policy
+
+
+def policy() -> Any:
+    """The plugin policy in force (from the environment alone until a run sets one)."""
+    if "current" not in _policy:
+        from customrun_core.plugin_policy import PluginPolicy
+
+        _policy["current"] = PluginPolicy.collect()
+    return _policy["current"]
 
 
 def register(kind: str, name: str | None = None, *, force: bool = False) -> Callable[[T], T]:
@@ -117,7 +152,11 @@ def register(kind: str, name: str | None = None, *, force: bool = False) -> Call
     def decorator(obj: T) -> T:
         key = name or obj.__name__  # type: ignore[attr-defined]
         known = _registered[kind].get(key)
-        if known is not None and known is not obj and not force:
+        same_definition = known is not None and (known.__module__, known.__qualname__) == (
+            obj.__module__,  # type: ignore[attr-defined]
+            obj.__qualname__,  # type: ignore[attr-defined]
+        )
+        if known is not None and known is not obj and not force and not same_definition:
             raise ComponentError(
                 f"{KINDS[kind]} {key!r} is already registered by {known.__module__}; "
                 f"pass force=True to replace it"
@@ -168,13 +207,21 @@ def _from_entry_points(kind: str, type_name: str) -> Any:
         entries = tuple(e for e in names[short] if normalize_dist(e.dist) == normalize_dist(dist_hint))
     if not entries:
         return None
+    refused = {e.dist: why for e in entries if (why := policy().refusal(e.dist, e.name))}
+    if len(refused) == len(entries):
+        dist, why = next(iter(refused.items()))
+        how = "see customrun plugins" if why.startswith("incompatible") else f"enable it with --plugin {dist}"
+        raise ComponentError(f"{KINDS[kind]} {type_name!r} is provided by {dist}, which is {why}; {how}")
+    entries = tuple(e for e in entries if e.dist not in refused)
     if len(entries) > 1:
         dists = " and ".join(f"{e.dist} {e.version} ({e.value})" for e in entries)
         picks = " or ".join(f'type = "{e.dist}:{type_name}"' for e in entries)
         raise ComponentError(f"{KINDS[kind]} {type_name!r} is provided by {dists}; pick one with {picks}")
     entry = entries[0]
     try:
-        return entry.load()
+        component = entry.load()
+        mark_loaded(entry.dist)
+        return component
     except Exception as error:  # a broken plugin: any exception its import raises
         raise ComponentError(
             f"{KINDS[kind]} {entry.name!r} from {entry.dist} {entry.version} "

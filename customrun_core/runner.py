@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ import tomli_w
 import torch
 
 from customrun_core import checkpoint as ckpt
-from customrun_core import plugins
+from customrun_core import plugins, registry
 from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
@@ -23,6 +24,7 @@ from customrun_core.errors import ConfigError
 from customrun_core.hooks.defaults import build_hook, hook_tables, split_priority
 from customrun_core.hooks.manager import HookManager
 from customrun_core.hooks.param_scheduler import iter_schedulers
+from customrun_core.loops.selection import train_loop_table
 from customrun_core.metrics.evaluator import Evaluator
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, build_optim_wrapper, check_optimizer
@@ -32,20 +34,18 @@ from customrun_core.optim.wrapper_dict import (
     is_per_submodule,
     schedulers_per_member,
 )
+from customrun_core.plugin_listing import header, plugin_rows
+from customrun_core.plugin_policy import PluginPolicy
 from customrun_core.randomness import seed_everything
 from customrun_core.scalars import ScalarBuffer
-from customrun_core.schedulers.build import build_param_schedulers, check_scheduler, scheduler_tables
+from customrun_core.schedulers.build import (
+    build_param_schedulers,
+    check_scheduler,
+    scheduler_tables,
+    warn_schedule_coverage,
+)
 
 _MODES = ("train", "val", "test")
-
-
-def _default_loop_type(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """MMEngine's rule: without ``type``, ``by_epoch`` (default true) picks the epoch or iteration loop."""
-    cfg = dict(cfg)
-    if "type" in cfg and "by_epoch" in cfg:
-        raise ConfigError("give either type or by_epoch, not both", key="train_cfg.by_epoch")
-    by_epoch = cfg.pop("by_epoch", True)
-    return cfg, "EpochBasedTrainLoop" if by_epoch else "IterBasedTrainLoop"
 
 
 def _make_logger(work_dir: Path | None, rank: int) -> logging.Logger:
@@ -77,10 +77,25 @@ class Runner:
     anywhere stops the run at once.
     """
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None) -> None:
+        """Check and build a run.
+
+        Args:
+            cfg: the validated config.
+            plugin_switches: the command line's plugin options (``cli_enable``, ``cli_disable``,
+                ``cli_no_autoload``), which take precedence over the environment and ``[plugins]``.
+        """
         self.cfg = cfg
         self.rank, self.world_size = 0, 1
         self.hooks = HookManager()
+        policy = PluginPolicy.collect(
+            **(plugin_switches or {}),
+            config_enable=cfg.plugins.enable,
+            config_disable=cfg.plugins.disable,
+            config_require=cfg.plugins.require,
+        )
+        registry.set_policy(policy)
+        policy.check_required()
         plugins.import_custom_modules(
             cfg.custom_imports.imports, cfg.custom_imports.allow_failed_imports, cfg.source
         )
@@ -112,9 +127,10 @@ class Runner:
     ) -> Runner:
         """A runner from a TOML file or a mapping, with ``--set`` overrides and top-level changes
         (``work_dir=...``, ``device=...``) applied on top."""
+        plugin_switches = changes.pop("plugin_switches", None)
         cfg = load_config(source, overrides)
         cfg = attrs.evolve(cfg, **{k: v for k, v in changes.items() if v is not None})
-        return cls(cfg)
+        return cls(cfg, plugin_switches)
 
     # -- what hooks read ------------------------------------------------------------------
     @property
@@ -180,8 +196,11 @@ class Runner:
             self._finish()
 
     def _start(self, mode: str) -> None:
+        rows = plugin_rows(include_core=True, loaded=registry.loaded_distributions())
         if self.work_dir is not None and self.rank == 0:
             ckpt.write_text_atomic(self.work_dir / "config.toml", tomli_w.dumps(self.cfg.to_dict()))
+            ckpt.write_text_atomic(self.work_dir / "plugins.json", json.dumps(rows, indent=2))
+        self.logger.info(header(rows))
         self.logger.info(
             f"customrun {mode}: config {self.cfg.source}, work_dir {self.work_dir}, device {self.device}, seed {self.seed}"
         )
@@ -234,7 +253,7 @@ class Runner:
                 key = f"{mode}_evaluator[{i}]" if isinstance(evaluator, list) else f"{mode}_evaluator"
                 check("metrics", metric, key)
         if cfg.train_cfg is not None:
-            table, default = self._located(lambda: _default_loop_type(cfg.train_cfg))
+            table, default = self._located(lambda: train_loop_table(cfg.train_cfg), "train_cfg")
             check("loops", table, "train_cfg", default, runner=None, dataloader=None)
         for mode in ("val", "test"):
             table = getattr(cfg, f"{mode}_cfg")
@@ -284,7 +303,8 @@ class Runner:
         )
         setattr(self, f"{mode}_dataloader", loader)
         if mode == "train":
-            table, default = self._located(lambda: _default_loop_type(self._require("train_cfg", "to train")))
+            train_cfg = self._require("train_cfg", "to train")
+            table, default = self._located(lambda: train_loop_table(train_cfg), "train_cfg")
             self.train_loop = self._located(
                 lambda: build(
                     "loops", table, key="train_cfg", default_type=default, runner=self, dataloader=loader
@@ -330,6 +350,7 @@ class Runner:
             }
         else:
             self.param_schedulers = schedulers(self.cfg.param_scheduler, self.optim_wrapper)
+        warn_schedule_coverage(self.cfg.param_scheduler, self.param_schedulers, loop, self.logger)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, filename: str, epoch: int, iteration: int) -> Path | None:

@@ -76,7 +76,13 @@ def test_unknown_name_suggests_the_closest() -> None:
         ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor", "customrun-layer-decay"),
     ],
 )
-def test_first_party_plugin_name_says_what_to_install(kind: str, name: str, dist: str) -> None:
+def test_first_party_plugin_name_says_what_to_install(
+    kind: str, name: str, dist: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the plugin were not installed, whatever this environment holds.
+    scan = registry.scan_entry_points()
+    hidden = {k: {n: e for n, e in names.items() if (k, n) != (kind, name)} for k, names in scan.items()}
+    monkeypatch.setattr(registry, "scan_entry_points", lambda: hidden)
     with pytest.raises(ComponentError) as info:
         registry.resolve(kind, name)
     assert f"pip install {dist}" in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,19 @@ NEEDS = {
     "layer_decay.toml": ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor"),
 }
 EXAMPLES = sorted(p.name for p in SEEDS.glob("*.toml") if not p.name.startswith("_"))
+EXAMPLE_MODULES = [p.stem for p in SEEDS.glob("*.py")]
+
+
+@pytest.fixture(autouse=True)
+def _forget_example_modules():
+    """The examples' modules (new_hook, ...) have common names; other tests import their own."""
+    saved = {kind: dict(names) for kind, names in registry._registered.items()}
+    yield
+    for name in EXAMPLE_MODULES:
+        sys.modules.pop(name, None)
+    for kind, names in saved.items():
+        registry._registered[kind].clear()
+        registry._registered[kind].update(names)
 
 
 def test_every_seed_topic_has_an_example() -> None:

@@ -16,6 +16,8 @@ SUBCOMMANDS = {
     "test": "customrun_core.cli.test:test",
     "config": "customrun_core.cli.config:config",
     "plugins": "customrun_core.cli.plugins:plugins",
+    "schedule": "customrun_core.cli.schedule:schedule",
+    "param-groups": "customrun_core.cli.param_groups:param_groups",
 }
 
 
@@ -69,6 +71,8 @@ _SUMMARIES = {
     "test": "Evaluate a checkpoint on the config's test data.",
     "config": "Print the resolved config (after extends and --set).",
     "plugins": "List installed customrun plugins (imports none of them).",
+    "schedule": "Every scheduled value (lr, momentum, ...) at every iteration, without training.",
+    "param-groups": "Each trainable parameter's group: lr, weight decay and extra flags.",
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 config_argument = click.argument("config_file", metavar="CFG", type=click.Path(dir_okay=False))
@@ -16,3 +19,30 @@ work_dir_option = click.option(
     "--work-dir", type=click.Path(file_okay=False), help="Where logs and checkpoints go."
 )
 device_option = click.option("--device", help="auto, cpu, cuda or cuda:N (overrides the config's device).")
+
+
+def plugin_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--plugin``, ``--disable-plugin`` and ``--disable-plugin-autoload``, passed to the command as
+    one ``plugin_switches`` mapping (the keyword arguments of ``PluginPolicy.collect``)."""
+
+    def collect(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        switches = ctx.meta.setdefault("customrun.plugin_switches", {})
+        switches[_param.name] = value
+        return value
+
+    decorators = [
+        click.option("--plugin", "cli_enable", multiple=True, metavar="NAME", expose_value=False, callback=collect,
+                     help="Enable a plugin (distribution or entry-point name) even when it is disabled elsewhere."),
+        click.option("--disable-plugin", "cli_disable", multiple=True, metavar="NAME", expose_value=False,
+                     callback=collect, help="Disable a plugin (repeatable)."),
+        click.option("--disable-plugin-autoload", "cli_no_autoload", is_flag=True, expose_value=False,
+                     callback=collect, help="Load only plugins enabled by name (--plugin, CUSTOMRUN_PLUGINS)."),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def plugin_switches() -> dict[str, Any]:
+    """The plugin options of the command being run."""
+    return dict(click.get_current_context().meta.get("customrun.plugin_switches", {}))

@@ -7,7 +7,14 @@ import json
 import click
 
 from customrun_core.cli import traceback_option
-from customrun_core.cli.options import config_argument, device_option, set_option, work_dir_option
+from customrun_core.cli.options import (
+    config_argument,
+    device_option,
+    plugin_options,
+    plugin_switches,
+    set_option,
+    work_dir_option,
+)
 
 
 @click.command()
@@ -21,6 +28,7 @@ from customrun_core.cli.options import config_argument, device_option, set_optio
 @set_option
 @work_dir_option
 @device_option
+@plugin_options
 @traceback_option
 def test(
     config_file: str, checkpoint: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None
@@ -29,7 +37,12 @@ def test(
     from customrun_core.runner import Runner
 
     runner = Runner.from_config(
-        config_file, overrides, work_dir=work_dir, device=device, load_from=checkpoint
+        config_file,
+        overrides,
+        work_dir=work_dir,
+        device=device,
+        load_from=checkpoint,
+        plugin_switches=plugin_switches(),
     )
     metrics = runner.test()
     click.echo(json.dumps(metrics))

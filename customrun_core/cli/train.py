@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from customrun_core.cli import traceback_option
-from customrun_core.cli.options import config_argument, device_option, set_option, work_dir_option
+from customrun_core.cli.options import (
+    config_argument,
+    device_option,
+    plugin_options,
+    plugin_switches,
+    set_option,
+    work_dir_option,
+)
 
 
 @click.command()
@@ -21,6 +28,7 @@ from customrun_core.cli.options import config_argument, device_option, set_optio
     metavar="[CKPT]",
     help="Resume from CKPT, or without a value from the work directory's last checkpoint.",
 )
+@plugin_options
 @traceback_option
 def train(
     config_file: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None, resume: str | None
@@ -29,5 +37,12 @@ def train(
     from customrun_core.runner import Runner
 
     resume_value: bool | str | None = True if resume == "auto" else resume
-    runner = Runner.from_config(config_file, overrides, work_dir=work_dir, device=device, resume=resume_value)
+    runner = Runner.from_config(
+        config_file,
+        overrides,
+        work_dir=work_dir,
+        device=device,
+        resume=resume_value,
+        plugin_switches=plugin_switches(),
+    )
     runner.train()

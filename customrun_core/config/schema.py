@@ -31,6 +31,17 @@ class Randomness:
 
 
 @attrs.frozen
+class PluginsConfig:
+    """``[plugins]``: plugins to enable or disable by name, and requirements the installed set
+    must meet (``require = ["customrun-lars>=0.1"]``). The command line and the environment
+    override what this says."""
+
+    enable: list[str] = attrs.field(factory=list)
+    disable: list[str] = attrs.field(factory=list)
+    require: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
 class RunConfig:
     """A whole run. Component tables (``model``, ``train_cfg``, ...) keep their keyword arguments
     as plain tables; they are checked against the component's signature before it is built."""
@@ -55,6 +66,7 @@ class RunConfig:
     randomness: Randomness = attrs.field(factory=Randomness)
     load_from: str | None = None
     resume: bool | str = False
+    plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
     source: str = attrs.field(default="<config>", metadata={"config": False})
 
     def to_dict(self) -> dict[str, Any]:

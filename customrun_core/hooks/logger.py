@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from typing import Any
 
 from customrun_core.errors import ConfigError
@@ -95,5 +96,8 @@ class LoggerHook(Hook):
     def _write(self, runner: Any, record: dict[str, Any]) -> None:
         if runner.rank != 0 or runner.work_dir is None:
             return
+        # Strict JSON has no Infinity or NaN: a non-finite value (a skipped AMP step's grad_norm,
+        # a diverged loss) is written as null.
+        clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with open(runner.work_dir / SCALARS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(clean) + "\n")

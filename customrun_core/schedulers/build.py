@@ -1,20 +1,36 @@
-"""Building ``param_scheduler`` for an optim wrapper, with MMEngine's defaults and conversions."""
+"""Building ``param_scheduler`` for an optim wrapper, with MMEngine's defaults and conversions, and
+the start-of-training check that the schedule fits the run."""
 
 from __future__ import annotations
 
+import inspect
+import logging
 from typing import Any
 
 from customrun_core.build import call_checked, check_arguments, resolve_type, split_type
 from customrun_core.errors import ConfigError
+from customrun_core.schedulers.base import INF
 
 
-def scheduler_tables(cfg: Any) -> list[tuple[str, dict[str, Any]]]:
+def scheduler_tables(cfg: Any, key: str = "param_scheduler") -> list[tuple[str, dict[str, Any]]]:
     """(key path, table) of each scheduler; one table or an array of them."""
     if cfg is None:
         return []
     if isinstance(cfg, dict):
-        return [("param_scheduler", cfg)]
-    return [(f"param_scheduler[{i}]", table) for i, table in enumerate(cfg)]
+        return [(key, cfg)]
+    return [(f"{key}[{i}]", table) for i, table in enumerate(cfg)]
+
+
+def default_by_epoch(target: Any, kwargs: dict[str, Any]) -> bool:
+    """The scheduler's ``by_epoch``: the config's, else the class's default (true for all but
+    ``OneCycleLR``), else true."""
+    if "by_epoch" in kwargs:
+        return bool(kwargs["by_epoch"])
+    try:
+        param = inspect.signature(target).parameters.get("by_epoch")
+    except (TypeError, ValueError):
+        param = None
+    return True if param is None or param.default is param.empty else bool(param.default)
 
 
 def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
@@ -22,7 +38,12 @@ def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
     type_name, kwargs = split_type(table, key)
     target = resolve_type("param_schedulers", type_name, key)
     convert = kwargs.pop("convert_to_iter_based", False)
-    if convert and not kwargs.get("by_epoch", True):
+    if convert and getattr(target, "need_val_args", False):
+        raise ConfigError(
+            f"{type_name} steps on validation metrics after each epoch and cannot be converted",
+            key=f"{key}.convert_to_iter_based",
+        )
+    if convert and not default_by_epoch(target, kwargs):
         raise ConfigError("convert_to_iter_based needs by_epoch = true", key=f"{key}.convert_to_iter_based")
     check_arguments(target, kwargs, {"optimizer": None}, key)
     return target, kwargs, convert
@@ -36,8 +57,77 @@ def build_param_schedulers(
     schedulers = []
     for key, table in scheduler_tables(cfg):
         target, kwargs, convert = check_scheduler(table, key)
-        kwargs.setdefault("end", max_epochs if kwargs.get("by_epoch", True) else max_iters)
+        kwargs.setdefault("end", max_epochs if default_by_epoch(target, kwargs) else max_iters)
         if convert:
             kwargs = target.to_iter_based(kwargs, epoch_length)
         schedulers.append(call_checked(target, kwargs, key, optimizer=optim_wrapper))
     return schedulers
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _count(number: float, unit: str) -> str:
+    return f"{_fmt(number)} {unit}" + ("" if number == 1 else "s")
+
+
+def _window_warning(name: str, scheduler: Any, max_epochs: int, max_iters: int) -> str | None:
+    """A scheduler that begins, or ends, after the training does."""
+    unit, length = ("epoch", max_epochs) if scheduler.by_epoch else ("iteration", max_iters)
+    runs = f"training runs {_count(length, unit)}"
+    if scheduler.begin >= length:
+        return f"{name} begins at {unit} {_fmt(scheduler.begin)} but {runs}: it never acts"
+    if scheduler.end != INF and scheduler.end > length:
+        return f"{name} ends at {unit} {_fmt(scheduler.end)} but {runs}: the schedule is cut off"
+    return None
+
+
+def coverage_warnings(
+    cfg: Any, schedulers: list[Any], max_epochs: int, max_iters: int, key: str = "param_scheduler"
+) -> list[str]:
+    """What does not fit between the schedule and the run's length (the docs' note on changing
+    ``max_epochs`` without changing ``param_scheduler``): a scheduler that begins or ends after
+    training does, and a scheduled key whose schedulers all end before training does.
+
+    Args:
+        cfg: the config's ``param_scheduler`` (for the key paths of the messages).
+        schedulers: the schedulers built from it, in the same order.
+        max_epochs: the run's epochs (1 for an iteration-based loop, whose one epoch is the run).
+        max_iters: the run's iterations.
+        key: the key path of ``cfg``, for the messages.
+    """
+    epoch = max_iters / max_epochs  # the loop's epoch in iterations (the whole run when iteration-based)
+    warnings: list[str] = []
+    windows: dict[str, list[tuple[float, float, bool]]] = {}  # key -> windows in iterations, by_epoch
+    for (path, _), scheduler in zip(scheduler_tables(cfg, key), schedulers, strict=True):
+        warning = _window_warning(f"{path} ({type(scheduler).__name__})", scheduler, max_epochs, max_iters)
+        warnings += [warning] if warning else []
+        scale = epoch if scheduler.by_epoch else 1
+        end = INF if scheduler.end == INF else scheduler.end * scale
+        windows.setdefault(scheduler.param_name, []).append(
+            (scheduler.begin * scale, end, scheduler.by_epoch)
+        )
+    for param, spans in windows.items():
+        begin, (end, by_epoch) = min(s[0] for s in spans), max((s[1], s[2]) for s in spans)
+        if end < max_iters:  # said in the unit of the scheduler that ends last
+            unit, length, scale = ("epochs", max_epochs, epoch) if by_epoch else ("iterations", max_iters, 1)
+            warnings.append(
+                f"the {param} schedule covers {unit} {_fmt(begin / scale)}-{_fmt(end / scale)} of {length}: "
+                f"{param} stays at its last value for the rest (leave out the last scheduler's end to "
+                "make it follow the training length)"
+            )
+    return warnings
+
+
+def warn_schedule_coverage(cfg: Any, schedulers: Any, loop: Any, logger: logging.Logger) -> None:
+    """Log :func:`coverage_warnings` for the train ``loop`` (what the runner calls at the start).
+    ``schedulers`` is a list, or a dict of lists (one per optimizer of an ``OptimWrapperDict``)
+    whose config is either shared or a table keyed by the optimizers' names."""
+    members = schedulers.items() if isinstance(schedulers, dict) else [(None, schedulers)]
+    for name, built in members:
+        member_cfg, key = cfg, "param_scheduler"
+        if name is not None and isinstance(cfg, dict) and "type" not in cfg:
+            member_cfg, key = cfg.get(name), f"param_scheduler.{name}"
+        for message in coverage_warnings(member_cfg, built, loop.max_epochs, loop.max_iters, key):
+            logger.warning(message if name is None else f"{name}: {message}")
