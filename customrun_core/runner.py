@@ -24,6 +24,7 @@ from customrun_core.errors import ConfigError
 from customrun_core.hooks.defaults import build_hook, hook_tables, split_priority
 from customrun_core.hooks.manager import HookManager
 from customrun_core.hooks.param_scheduler import iter_schedulers
+from customrun_core.hooks.tracing import parse_points
 from customrun_core.loops.selection import train_loop_table
 from customrun_core.metrics.evaluator import Evaluator
 from customrun_core.models.wrappers import unwrap_model
@@ -77,17 +78,25 @@ class Runner:
     anywhere stops the run at once.
     """
 
-    def __init__(self, cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, trace_hooks: str | None = None
+    ) -> None:
         """Check and build a run.
 
         Args:
             cfg: the validated config.
             plugin_switches: the command line's plugin options (``cli_enable``, ``cli_disable``,
                 ``cli_no_autoload``), which take precedence over the environment and ``[plugins]``.
+            trace_hooks: ``--trace-hooks``: ``"all"`` or comma-separated hook points to trace
+                (``CUSTOMRUN_TRACE_HOOKS`` when None).
         """
         self.cfg = cfg
         self.rank, self.world_size = 0, 1
         self.hooks = HookManager()
+        trace_hooks = trace_hooks or os.environ.get("CUSTOMRUN_TRACE_HOOKS")
+        if trace_hooks and trace_hooks != "0":
+            points = parse_points(trace_hooks)
+            self.hooks.trace(points, lambda line: print(line, file=sys.stderr))
         policy = PluginPolicy.collect(
             **(plugin_switches or {}),
             config_enable=cfg.plugins.enable,
@@ -128,9 +137,10 @@ class Runner:
         """A runner from a TOML file or a mapping, with ``--set`` overrides and top-level changes
         (``work_dir=...``, ``device=...``) applied on top."""
         plugin_switches = changes.pop("plugin_switches", None)
+        trace_hooks = changes.pop("trace_hooks", None)
         cfg = load_config(source, overrides)
         cfg = attrs.evolve(cfg, **{k: v for k, v in changes.items() if v is not None})
-        return cls(cfg, plugin_switches)
+        return cls(cfg, plugin_switches, trace_hooks)
 
     # -- what hooks read ------------------------------------------------------------------
     @property

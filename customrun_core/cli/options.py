@@ -46,3 +46,14 @@ def plugin_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def plugin_switches() -> dict[str, Any]:
     """The plugin options of the command being run."""
     return dict(click.get_current_context().meta.get("customrun.plugin_switches", {}))
+
+
+trace_hooks_option = click.option(
+    "--trace-hooks",
+    is_flag=False,
+    flag_value="all",
+    default=None,
+    metavar="[POINTS]",
+    help="Print each hook call with its implementations and their time; optionally only these "
+    "comma-separated hook points (CUSTOMRUN_TRACE_HOOKS does the same).",
+)

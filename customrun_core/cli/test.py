@@ -13,6 +13,7 @@ from customrun_core.cli.options import (
     plugin_options,
     plugin_switches,
     set_option,
+    trace_hooks_option,
     work_dir_option,
 )
 
@@ -29,9 +30,15 @@ from customrun_core.cli.options import (
 @work_dir_option
 @device_option
 @plugin_options
+@trace_hooks_option
 @traceback_option
 def test(
-    config_file: str, checkpoint: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None
+    config_file: str,
+    checkpoint: str,
+    overrides: tuple[str, ...],
+    work_dir: str | None,
+    device: str | None,
+    trace_hooks: str | None,
 ) -> None:
     """Evaluate CHECKPOINT on the test data of CFG and print the metrics as JSON."""
     from customrun_core.runner import Runner
@@ -43,6 +50,7 @@ def test(
         device=device,
         load_from=checkpoint,
         plugin_switches=plugin_switches(),
+        trace_hooks=trace_hooks,
     )
     metrics = runner.test()
     click.echo(json.dumps(metrics))

@@ -11,6 +11,7 @@ from customrun_core.cli.options import (
     plugin_options,
     plugin_switches,
     set_option,
+    trace_hooks_option,
     work_dir_option,
 )
 
@@ -29,9 +30,15 @@ from customrun_core.cli.options import (
     help="Resume from CKPT, or without a value from the work directory's last checkpoint.",
 )
 @plugin_options
+@trace_hooks_option
 @traceback_option
 def train(
-    config_file: str, overrides: tuple[str, ...], work_dir: str | None, device: str | None, resume: str | None
+    config_file: str,
+    overrides: tuple[str, ...],
+    work_dir: str | None,
+    device: str | None,
+    resume: str | None,
+    trace_hooks: str | None,
 ) -> None:
     """Train the model that CFG describes."""
     from customrun_core.runner import Runner
@@ -44,5 +51,6 @@ def train(
         device=device,
         resume=resume_value,
         plugin_switches=plugin_switches(),
+        trace_hooks=trace_hooks,
     )
     runner.train()

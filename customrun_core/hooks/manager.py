@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Collection
 from typing import Any
 
 import attrs
@@ -11,6 +12,7 @@ import pluggy
 from customrun_core import hookspecs
 from customrun_core.errors import HookError, closest
 from customrun_core.hooks.base import Hook, Priority, get_priority
+from customrun_core.hooks.tracing import HookTracer
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -65,7 +67,15 @@ class HookManager:
         self._pm = _PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._entries: list[_Entry] = []
+        self._tracer: HookTracer | None = None
         self.hook = self._pm.hook
+
+    def trace(self, points: Collection[str] | None, write: Callable[[str], Any]) -> None:
+        """Report every call of ``points`` (all hook points when None) through ``write``, with each
+        implementation's time (``--trace-hooks``)."""
+        self._tracer = HookTracer(points, write)
+        self._pm.add_hookcall_monitoring(self._tracer.before, self._tracer.after)
+        self._tracer.attach(self._pm)
 
     def add(self, plugin: Any, priority: Any = None, name: str | None = None) -> None:
         """Register a :class:`Hook` instance or a pluggy-style plugin (module or object).
@@ -100,6 +110,8 @@ class HookManager:
                 self._pm.unregister(entry.plugin)
         for entry in sorted(self._entries, key=lambda e: (e.priority, e.seq), reverse=True):
             self._pm.register(entry.plugin, name=entry.name)
+        if self._tracer is not None:
+            self._tracer.attach(self._pm)
 
     def check_pending(self) -> None:
         """Refuse ``@hookimpl`` functions of pluggy-style plugins that name no hook point."""
