@@ -50,6 +50,8 @@ FIRST_PARTY: dict[tuple[str, str], str] = {
     ("param_schedulers", "CosineAnnealingParamScheduler"): "customrun-cosine",
     ("param_schedulers", "CosineAnnealingMomentum"): "customrun-cosine",
     ("param_schedulers", "CosineRestartLR"): "customrun-cosine",
+    ("param_schedulers", "CosineRestartMomentum"): "customrun-cosine",
+    ("param_schedulers", "CosineRestartParamScheduler"): "customrun-cosine",
 }
 
 

@@ -119,3 +119,26 @@ def test_config_can_disable_a_plugin_and_the_command_line_re_enable_it(ping) -> 
     with pytest.raises(ComponentError, match=r"disabled \(by config\)"):
         Runner.from_config(cfg)
     Runner.from_config(cfg, plugin_switches={"cli_enable": ["customrun-ping"]})
+
+
+def test_requirements_reproduce_the_enabled_plugin_set(ping) -> None:
+    lines = CliRunner().invoke(cli, ["plugins", "--requirements"]).output.splitlines()
+    assert "customrun-ping==1.0" in lines
+    assert not any(line.startswith("customrun-core") for line in lines)
+    disabled = CliRunner().invoke(cli, ["plugins", "--requirements", "--disable-plugin", "customrun-ping"]).output
+    assert "customrun-ping" not in disabled
+
+
+def test_hooks_option_shows_where_a_hook_plugin_runs(customrun_distribution) -> None:
+    customrun_distribution(
+        "customrun-early",
+        entry_points={"customrun.plugins": {"early": "early_mod"}},
+        modules={
+            "early_mod.py": "from customrun_core import hookimpl\n\n"
+            "@hookimpl(tryfirst=True)\ndef after_train_iter(runner):\n    pass\n"
+        },
+    )
+    order = json.loads(CliRunner().invoke(cli, ["plugins", "--hooks", "--json"]).output)
+    assert [impl["name"] for impl in order["after_train_iter"]] == [
+        "customrun-early:early", "RuntimeInfoHook", "IterTimerHook", "LoggerHook", "ParamSchedulerHook", "CheckpointHook",
+    ]  # fmt: skip
