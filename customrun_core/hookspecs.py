@@ -143,7 +143,7 @@ def after_val(runner: Any) -> None:
 
 @hookspec
 def before_val_epoch(runner: Any) -> None:
-    """Fires before the first validation batch; the model is already in eval mode."""
+    """Fires before the first validation batch; the model is put in eval mode just after (as MMEngine)."""
 
 
 @hookspec
@@ -178,7 +178,7 @@ def after_test(runner: Any) -> None:
 
 @hookspec
 def before_test_epoch(runner: Any) -> None:
-    """Fires before the first test batch; the model is already in eval mode."""
+    """Fires before the first test batch; the model is put in eval mode just after (as MMEngine)."""
 
 
 @hookspec

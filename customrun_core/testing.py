@@ -1,9 +1,51 @@
-"""Test helpers for customrun and for plugin authors (a pytest plugin: ``-p customrun_core.testing``).
+"""Test helpers for customrun and for plugin authors: a pytest plugin, opt-in.
 
-``make_distribution`` writes a tiny installed distribution (modules plus a ``.dist-info`` folder
-with ``entry_points.txt``) into a folder, which is what ``pip install`` leaves behind; put the
-folder on ``sys.path`` (or ``PYTHONPATH`` for a subprocess) and customrun finds its entry points
-exactly as it finds a real plugin's.
+Turn it on with ``pytest -p customrun_core.testing``, ``addopts = "-p customrun_core.testing"`` in
+your pytest configuration, or ``pytest_plugins = ["customrun_core.testing"]`` in a top-level
+``conftest.py``. Importing it imports no torch; the fixtures import what they need.
+
+Fixtures:
+
+``customrun_config(**changes) -> Path``
+    Writes :func:`tiny_config` with ``changes`` (top-level keys, replaced whole) to a TOML file in
+    ``tmp_path`` (``config.toml``, then ``config_2.toml``, ...) with ``work_dir = tmp_path/"work"``
+    unless ``changes`` give one, and returns its path.
+
+``customrun_run(config=None, *, hooks=(), plugins=None, mode="train", overrides=(), **changes) -> RunResult``
+    Runs a tiny training (or ``mode="val"`` / ``"test"``) in this process, on the CPU unless
+    ``device=...`` is among the changes, with ``tmp_path`` as the working directory (for the
+    whole test, as pytester does: relative ``work_dir``, ``load_from`` and ``custom_imports``
+    modules are found there). ``config`` is a mapping, a TOML file or None for
+    :func:`tiny_config`; ``changes`` replace its top-level keys, ``overrides`` are ``--set``
+    strings (``"train_dataloader.batch_size=719"``) applied last. ``hooks`` are
+    :class:`~customrun_core.Hook` instances or pluggy-style plugin objects, added to this run's
+    hooks with their own ``priority`` (NORMAL without one). ``plugins`` maps a distribution name
+    to the keyword arguments of :func:`make_distribution`; each is installed for this test before
+    the run, so a config can name its components. The :class:`RunResult` holds the runner, its work directory,
+    what ``train()``/``val()``/``test()`` returned, the metrics and every hook-point call.
+
+    ::
+
+        def test_my_hook_counts_iterations(customrun_run):
+            hook = MyHook()
+            result = customrun_run(hooks=[hook], overrides=["train_cfg.max_epochs=2"])
+            assert hook.count == result.runner.iter
+            assert result.calls_to("after_train_iter")[0].brief == ("after_train_iter", 0, 0, 0)
+
+``customrun_distribution(name, entry_points=..., modules=...) -> Path``
+    Installs a distribution written by :func:`make_distribution` for this test (on ``sys.path``
+    and ``PYTHONPATH``, so subprocesses see it too) and rescans entry points.
+
+``customrun_isolated``
+    What ``customrun_run`` uses to keep tests apart; request it in tests that build runners
+    themselves. Components registered with :func:`customrun_core.register` (``custom_imports``),
+    model wrappers, ``sys.path`` and the modules imported from ``tmp_path`` are restored after the
+    test and the entry-point scan is refreshed.
+
+The record of hook calls comes from pluggy's call monitoring on the run's hook manager, not from
+a recording hook: it sees every call of every hook point exactly once, in call order, including
+points no hook implements, whatever the priorities. A call nested in another one
+(``before_save_checkpoint`` inside ``after_train_epoch``) follows the call it is nested in.
 """
 
 from __future__ import annotations
@@ -11,13 +53,23 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
+import tomli_w
 
 from customrun_core import registry
+
+if TYPE_CHECKING:
+    from customrun_core.config import RunConfig
+    from customrun_core.runner import Runner
+
+__all__ = ["HookCall", "RunResult", "make_distribution", "tiny_config"]
+
+MODES = ("train", "val", "test")
 
 
 def make_distribution(
@@ -29,7 +81,11 @@ def make_distribution(
     requires: tuple[str, ...] = (),
 ) -> Path:
     """Write distribution ``name`` into ``root``: each ``modules`` item is a relative file path
-    and its source (dedented); ``entry_points`` maps a group to ``{name: "module:attr"}``."""
+    and its source (dedented); ``entry_points`` maps a group to ``{name: "module:attr"}``.
+
+    This is what ``pip install`` leaves behind; put ``root`` on ``sys.path`` (or ``PYTHONPATH``
+    for a subprocess) and customrun finds its entry points exactly as it finds a real plugin's.
+    """
     root.mkdir(parents=True, exist_ok=True)
     for relative, source in (modules or {}).items():
         path = root / relative
@@ -73,6 +129,106 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
     return cfg
 
 
+@attrs.frozen
+class HookCall:
+    """One call of a hook point: where the run stood and which arguments it passed.
+
+    Attributes:
+        point: the hook point (``"after_train_iter"``).
+        epoch: ``runner.epoch`` at the call.
+        iter: ``runner.iter`` at the call.
+        batch_idx: the ``batch_idx`` argument of per-batch points, else None.
+        arguments: the names of the arguments passed besides ``runner``, in the order passed.
+    """
+
+    point: str
+    epoch: int
+    iter: int
+    batch_idx: int | None
+    arguments: tuple[str, ...]
+
+    @property
+    def brief(self) -> tuple[Any, ...]:
+        """``(point, epoch, iter)``, with ``batch_idx`` appended for per-batch points."""
+        head = (self.point, self.epoch, self.iter)
+        return head if self.batch_idx is None else (*head, self.batch_idx)
+
+
+@attrs.define
+class RunResult:
+    """What :func:`customrun_run` gives back.
+
+    Attributes:
+        runner: the runner, after the run (its model, optim wrapper, loops and hooks).
+        work_dir: the run's work directory (checkpoints, ``scalars.jsonl``, ``run.log``).
+        returned: what ``runner.train()`` (the model), ``val()`` or ``test()`` (metrics) returned.
+        metrics: the metrics of the last validation or test pass after every hook saw them, or
+            None when none ran.
+        calls: every hook-point call, in call order.
+    """
+
+    runner: Runner
+    work_dir: Path
+    returned: Any
+    metrics: dict[str, float] | None
+    calls: list[HookCall]
+
+    @property
+    def points(self) -> list[str]:
+        """The hook point of each call, in call order."""
+        return [call.point for call in self.calls]
+
+    def calls_to(self, point: str) -> list[HookCall]:
+        """The calls of one hook point."""
+        return [call for call in self.calls if call.point == point]
+
+
+class _Recorder:
+    """A hook-call monitor (see :meth:`HookManager.monitor`) that keeps a :class:`HookCall` per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[HookCall] = []
+        self.metrics: dict[str, float] | None = None
+
+    def __call__(self, point: str, kwargs: Mapping[str, Any]) -> None:
+        runner = kwargs["runner"]
+        arguments = tuple(name for name in kwargs if name != "runner")
+        self.calls.append(HookCall(point, runner.epoch, runner.iter, kwargs.get("batch_idx"), arguments))
+        if point in ("after_val_epoch", "after_test_epoch"):
+            self.metrics = kwargs["metrics"]  # the dict itself: hooks after this add their entries
+
+
+def _build_config(config: Any, changes: Mapping[str, Any], overrides: Iterable[str]) -> RunConfig:
+    """The validated config: ``config`` (a file has its ``extends`` merged), then ``changes`` on
+    its top level, then the ``--set`` ``overrides``."""
+    from customrun_core.config.loader import apply_overrides, load_file
+    from customrun_core.config.schema import parse_config
+
+    if config is None or isinstance(config, Mapping):
+        data, file = dict(tiny_config() if config is None else config), "<config>"
+    else:
+        data, file = load_file(config), str(config)
+    data.update({"device": "cpu", **changes})
+    return parse_config(apply_overrides(data, overrides), file)
+
+
+@pytest.fixture
+def customrun_config(tmp_path: Path) -> Callable[..., Path]:
+    """A factory: ``customrun_config(**changes)`` writes :func:`tiny_config` with ``changes`` to a
+    TOML file in ``tmp_path`` and returns its path."""
+
+    def write(**changes: Any) -> Path:
+        data = tiny_config(**{"work_dir": str(tmp_path / "work"), **changes})
+        path, n = tmp_path / "config.toml", 1
+        while path.exists():
+            n += 1
+            path = tmp_path / f"config_{n}.toml"
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
+        return path
+
+    return write
+
+
 @pytest.fixture
 def customrun_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A factory: ``customrun_distribution(name, entry_points=..., modules=...)`` installs a
@@ -93,3 +249,80 @@ def customrun_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
         if module.split(".")[0] in created:
             del sys.modules[module]
     registry.refresh()
+
+
+def _imported_from(folder: Path) -> list[str]:
+    """The imported modules whose file lies in ``folder``."""
+    prefixes = (str(folder) + os.sep, os.path.realpath(folder) + os.sep)
+    return [
+        name
+        for name, module in list(sys.modules.items())
+        if str(getattr(module, "__file__", None) or "").startswith(prefixes)
+    ]
+
+
+@pytest.fixture
+def customrun_isolated(tmp_path: Path) -> Iterator[None]:
+    """Undo what a test's runs left in the process: ``register``-ed components, model wrappers,
+    ``sys.path`` entries and modules imported from ``tmp_path``; then rescan entry points."""
+    from customrun_core.models import wrappers
+
+    registered = {kind: dict(names) for kind, names in registry._registered.items()}
+    extra_wrappers = list(wrappers._extra_wrappers)
+    path = list(sys.path)
+    yield
+    for kind, names in registered.items():
+        registry._registered[kind] = names
+    wrappers._extra_wrappers[:] = extra_wrappers
+    sys.path[:] = path
+    for name in _imported_from(tmp_path):
+        del sys.modules[name]
+    registry.refresh()
+
+
+@pytest.fixture
+def customrun_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    customrun_distribution: Callable[..., Path],
+    customrun_isolated: None,
+) -> Callable[..., RunResult]:
+    """A factory: ``customrun_run(config=None, *, hooks=(), plugins=None, mode="train",
+    overrides=(), **changes)`` runs in this process and returns a :class:`RunResult` (see the
+    module's docstring)."""
+    monkeypatch.chdir(tmp_path)
+    installed: dict[str, Mapping[str, Any]] = {}
+
+    def install(plugins: Mapping[str, Mapping[str, Any]]) -> None:
+        for name, spec in plugins.items():
+            if name not in installed:
+                customrun_distribution(name, **spec)
+                installed[name] = spec
+            elif installed[name] != spec:
+                raise ValueError(f"distribution {name!r} is already installed in this test, differently")
+
+    def run(
+        config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        hooks: Iterable[Any] = (),
+        plugins: Mapping[str, Mapping[str, Any]] | None = None,
+        mode: str = "train",
+        overrides: Iterable[str] = (),
+        **changes: Any,
+    ) -> RunResult:
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+        install(plugins or {})
+        from customrun_core.runner import Runner
+
+        runner = Runner(_build_config(config, changes, overrides))
+        for hook in hooks:
+            runner.hooks.add(hook)
+        runner.hooks.check_pending()
+        recorder = _Recorder()
+        runner.hooks.monitor(recorder)
+        returned = getattr(runner, mode)()
+        assert runner.work_dir is not None
+        return RunResult(runner, runner.work_dir, returned, recorder.metrics, recorder.calls)
+
+    return run

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +21,6 @@ import pytest
 import tomli_w
 
 from customrun_core import Runner, registry
-from customrun_core.models import wrappers
 from customrun_core.testing import tiny_config
 
 MMSELFSUP_SEED = '''
@@ -135,13 +134,10 @@ def seed_source(seed: str, registered: bool) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test imports its own ``new_hook`` and registers its own NewHook and model wrapper."""
-    monkeypatch.setitem(registry._registered, "hooks", dict(registry._registered["hooks"]))
-    monkeypatch.setattr(wrappers, "_extra_wrappers", list(wrappers._extra_wrappers))
-    sys.modules.pop("new_hook", None)
-    yield
-    sys.modules.pop("new_hook", None)
+def _isolated_registry(customrun_isolated: None) -> None:
+    """Each test imports its own ``new_hook`` and registers its own NewHook and model wrapper;
+    ``customrun_isolated`` undoes the registrations and forgets the modules after the test."""
+    sys.modules.pop("new_hook", None)  # another test module may have imported examples/seeds/new_hook.py
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "plugins": "customrun_core.cli.plugins:plugins",
     "schedule": "customrun_core.cli.schedule:schedule",
     "param-groups": "customrun_core.cli.param_groups:param_groups",
+    "new-plugin": "customrun_core.cli.new_plugin:new_plugin",
 }
 
 
@@ -73,6 +74,7 @@ _SUMMARIES = {
     "plugins": "List installed customrun plugins (imports none of them).",
     "schedule": "Every scheduled value (lr, momentum, ...) at every iteration, without training.",
     "param-groups": "Each trainable parameter's group: lr, weight decay and extra flags.",
+    "new-plugin": "Write a ready plugin distribution customrun-NAME (component, entry point, test).",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -76,6 +76,16 @@ class HookManager:
         self._tracer = HookTracer(points, write)
         self._pm.add_hookcall_monitoring(self._tracer.before, self._tracer.after)
         self._tracer.attach(self._pm)
+
+    def monitor(self, before: Callable[[str, Mapping[str, Any]], Any]) -> Callable[[], None]:
+        """Call ``before(point, kwargs)`` ahead of every call of a hook point, implemented or not
+        (``customrun_core.testing`` records runs with it); returns a function that stops it.
+
+        Monitors stack (pluggy's ``add_hookcall_monitoring``): stop them in reverse order.
+        """
+        return self._pm.add_hookcall_monitoring(
+            lambda point, impls, kwargs: before(point, kwargs), lambda outcome, point, impls, kwargs: None
+        )
 
     def add(self, plugin: Any, priority: Any = None, name: str | None = None) -> None:
         """Register a :class:`Hook` instance or a pluggy-style plugin (module or object).

@@ -2,7 +2,8 @@
 
 The hooks under test come from a separate test distribution (``customrun-order-probe``): a module
 and a ``.dist-info`` folder with ``customrun.hooks`` entry points, put on ``sys.path`` by the
-``customrun_distribution`` fixture; nothing in customrun is edited to find them.
+``customrun_distribution`` fixture; nothing in customrun is edited to find them. Where a test runs
+through ``customrun_run``, the run's own record of hook calls must agree with what the hook saw.
 """
 
 from __future__ import annotations
@@ -214,13 +215,13 @@ def runs(log: list[tuple[str, str]], point: str) -> list[list[str]]:
 # -- requirement: a distribution's hook fires at every point, in MMEngine's order ------------------
 
 
-def test_distribution_hook_fires_in_mmengine_order(probe: ModuleType) -> None:
+def test_distribution_hook_fires_in_mmengine_order(probe: ModuleType, customrun_run: Any) -> None:
     """Reference 1.4 [ran]: epoch loop, 2 iters/epoch, 3 epochs, validation every epoch."""
     cfg = two_batch_config(
         train_cfg={"type": "EpochBasedTrainLoop", "max_epochs": 3, "val_interval": 1},
         custom_hooks=[{"type": "Recorder"}],
     )
-    Runner.from_config(cfg).train()
+    result = customrun_run(cfg)
     assert probe.CALLS == [
         ("before_run", 0, 0),
         ("before_train", 0, 0),
@@ -255,15 +256,18 @@ def test_distribution_hook_fires_in_mmengine_order(probe: ModuleType) -> None:
         ("after_run", 3, 6),
     ]  # fmt: skip
     assert probe.MISSING == []  # data_batch, outputs, metrics and checkpoint all arrived
+    assert [call.brief for call in result.calls] == probe.CALLS  # the run made no call the hook missed
 
 
 @pytest.mark.parametrize("mode", ["val", "test"])
-def test_distribution_hook_fires_in_val_and_test_runs(probe: ModuleType, mode: str) -> None:
+def test_distribution_hook_fires_in_val_and_test_runs(
+    probe: ModuleType, customrun_run: Any, mode: str
+) -> None:
     """``runner.val()``/``test()`` wrap their loop in before_run/after_run; load_from fires after_load_checkpoint."""
-    Runner.from_config(two_batch_config(default_hooks={"logger": False})).train()  # writes work/epoch_1.pt
+    customrun_run(two_batch_config(default_hooks={"logger": False}))  # writes work/epoch_1.pt
     probe.CALLS.clear()
     cfg = two_batch_config(custom_hooks=[{"type": "Recorder"}], load_from="work/epoch_1.pt")
-    getattr(Runner.from_config(cfg), mode)()
+    result = customrun_run(cfg, mode=mode)
     calls = probe.CALLS
     assert calls == [
         ("before_run", 0, 0),
@@ -274,14 +278,16 @@ def test_distribution_hook_fires_in_val_and_test_runs(probe: ModuleType, mode: s
         ("after_run", 0, 0),
     ]  # fmt: skip
     assert probe.MISSING == []
+    assert [call.brief for call in result.calls] == calls
 
 
-def test_every_hook_point_fires(probe: ModuleType) -> None:
+def test_every_hook_point_fires(probe: ModuleType, customrun_run: Any) -> None:
     """Training, then test with load_from: together they reach all 22 hook points of reference 1.1."""
     cfg = two_batch_config(custom_hooks=[{"type": "Recorder"}])
-    Runner.from_config(cfg).train()
-    Runner.from_config(dict(cfg, load_from="work/epoch_1.pt")).test()
+    train = customrun_run(cfg)
+    test = customrun_run(cfg, mode="test", load_from="work/epoch_1.pt")
     assert {call[0] for call in probe.CALLS} == ALL_POINTS
+    assert set(train.points) | set(test.points) == ALL_POINTS
 
 
 @pytest.mark.parametrize(

@@ -248,3 +248,36 @@ def test_wrapper_plugin_wraps_every_hook(log: list[str]) -> None:
     manager.add(plugin_module("first", log, tryfirst=True))
     fire(manager)
     assert log == ["enter", "first", "highest", "exit"]
+
+
+# -- monitoring ----------------------------------------------------------------------------------
+
+
+def test_monitor_sees_every_call_once_implemented_or_not(log: list[str]) -> None:
+    manager = HookManager()
+    manager.add(Tagged("hook", log))
+    seen: list[tuple[str, list[str]]] = []
+    stop = manager.monitor(lambda point, kwargs: seen.append((point, sorted(kwargs))))
+    fire(manager)
+    manager.call("after_run", runner=RUNNER)  # no implementation
+    manager.call("after_val_epoch", runner=RUNNER, metrics={})
+    assert seen == [
+        ("before_train_epoch", ["runner"]),
+        ("after_run", ["runner"]),
+        ("after_val_epoch", ["metrics", "runner"]),
+    ]
+    assert log == ["hook"]
+    stop()
+    fire(manager)
+    assert len(seen) == 3
+    assert log == ["hook", "hook"]
+
+
+def test_monitor_survives_adding_hooks_after_it(log: list[str]) -> None:
+    """Re-registration (every add re-sorts the plugins) keeps the monitor in place."""
+    manager = HookManager()
+    seen: list[str] = []
+    manager.monitor(lambda point, kwargs: seen.append(point))
+    manager.add(Tagged("late", log))
+    fire(manager)
+    assert (seen, log) == (["before_train_epoch"], ["late"])
