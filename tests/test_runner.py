@@ -94,3 +94,16 @@ class _RecordGradNorm(Hook):
         grads = [p.grad for p in runner.model.parameters() if p.grad is not None]
         # zero_grad(set_to_none) has run, so the gradients are gone; the wrapper kept the norm
         assert grads == [] or torch.cat([g.flatten() for g in grads]).norm() <= 1e-3 + 1e-6
+
+
+
+def test_resuming_after_an_epoch_ends_with_the_same_weights(tmp_path) -> None:
+    """Same batches in the same order, same optimizer state: bit-identical weights on the CPU."""
+    full = Runner.from_config(tiny_config(work_dir=str(tmp_path / "full"), train_cfg={"max_epochs": 2}))
+    full.train()
+    cut = str(tmp_path / "cut")
+    Runner.from_config(tiny_config(work_dir=cut, train_cfg={"max_epochs": 1})).train()
+    resumed = Runner.from_config(tiny_config(work_dir=cut, train_cfg={"max_epochs": 2}, resume=True))
+    resumed.train()
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

@@ -28,21 +28,39 @@ def check_dataloader(cfg: Any, key: str, file: str) -> DataLoaderConfig:
     return structure(DataLoaderConfig, cfg, file, key)
 
 
+class EpochShuffleSampler:
+    """A random order of the dataset that depends only on ``seed + epoch`` (MMEngine's
+    DefaultSampler), so a resumed run draws the same batches as an uninterrupted one.
+    ``DistSamplerSeedHook`` calls :meth:`set_epoch` before each epoch."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
 def build_dataloader(cfg: Any, key: str, file: str, seed: int) -> Any:
-    """A ``DataLoader`` whose shuffle order depends only on ``seed`` (and the epoch)."""
-    import torch
+    """A ``DataLoader`` whose shuffle order depends only on ``seed`` and the epoch."""
     from torch.utils.data import DataLoader
 
     table = check_dataloader(cfg, key, file)
     dataset = build("datasets", table.dataset, key=f"{key}.dataset")
-    generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=table.batch_size,
-        shuffle=table.shuffle,
+        sampler=EpochShuffleSampler(len(dataset), seed) if table.shuffle else None,
         num_workers=table.num_workers,
         drop_last=table.drop_last,
         pin_memory=table.pin_memory,
         persistent_workers=table.persistent_workers and table.num_workers > 0,
-        generator=generator,
     )
