@@ -57,3 +57,15 @@ trace_hooks_option = click.option(
     help="Print each hook call with its implementations and their time; optionally only these "
     "comma-separated hook points (CUSTOMRUN_TRACE_HOOKS does the same).",
 )
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What ``train`` and ``test`` share after their own options: ``--set``, ``--work-dir``,
+    ``--device``, the plugin switches, ``--trace-hooks`` and ``--traceback``."""
+    from customrun_core.cli import traceback_option
+
+    for decorator in reversed(
+        [set_option, work_dir_option, device_option, plugin_options, trace_hooks_option, traceback_option]
+    ):
+        command = decorator(command)
+    return command

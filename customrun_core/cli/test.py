@@ -6,16 +6,7 @@ import json
 
 import click
 
-from customrun_core.cli import traceback_option
-from customrun_core.cli.options import (
-    config_argument,
-    device_option,
-    plugin_options,
-    plugin_switches,
-    set_option,
-    trace_hooks_option,
-    work_dir_option,
-)
+from customrun_core.cli.options import config_argument, plugin_switches, run_options
 
 
 @click.command()
@@ -26,12 +17,7 @@ from customrun_core.cli.options import (
     type=click.Path(dir_okay=False),
     help="Checkpoint whose weights to evaluate.",
 )
-@set_option
-@work_dir_option
-@device_option
-@plugin_options
-@trace_hooks_option
-@traceback_option
+@run_options
 def test(
     config_file: str,
     checkpoint: str,

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import click
 
-from customrun_core.cli import traceback_option
-from customrun_core.cli.options import (
-    config_argument,
-    device_option,
-    plugin_options,
-    plugin_switches,
-    set_option,
-    trace_hooks_option,
-    work_dir_option,
-)
+from customrun_core.cli.options import config_argument, plugin_switches, run_options
 
 
 @click.command()
 @config_argument
-@set_option
-@work_dir_option
-@device_option
 @click.option(
     "--resume",
     is_flag=False,
@@ -29,9 +17,7 @@ from customrun_core.cli.options import (
     metavar="[CKPT]",
     help="Resume from CKPT, or without a value from the work directory's last checkpoint.",
 )
-@plugin_options
-@trace_hooks_option
-@traceback_option
+@run_options
 def train(
     config_file: str,
     overrides: tuple[str, ...],
