@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 import importlib_metadata
@@ -142,3 +143,19 @@ def incompatibility(dist: str) -> str | None:
         if not requirement.specifier.contains(__version__, prereleases=True):
             return f"incompatible: needs {CORE}{requirement.specifier} (this is {__version__})"
     return None
+
+
+def activate(plugins_cfg: Any, switches: Mapping[str, Any] | None = None) -> PluginPolicy:
+    """Collect the policy of a config's ``[plugins]`` table and the command line's switches, make it
+    the one the registry applies, and check the config's requirements."""
+    from customrun_core import registry
+
+    policy = PluginPolicy.collect(
+        **(switches or {}),
+        config_enable=plugins_cfg.enable,
+        config_disable=plugins_cfg.disable,
+        config_require=plugins_cfg.require,
+    )
+    registry.set_policy(policy)
+    policy.check_required()
+    return policy

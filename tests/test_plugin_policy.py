@@ -142,3 +142,17 @@ def test_hooks_option_shows_where_a_hook_plugin_runs(customrun_distribution) -> 
     assert [impl["name"] for impl in order["after_train_iter"]] == [
         "customrun-early:early", "RuntimeInfoHook", "IterTimerHook", "LoggerHook", "ParamSchedulerHook", "CheckpointHook",
     ]  # fmt: skip
+
+
+def test_schedule_and_param_groups_take_the_plugin_switches(ping, tmp_path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        'model = { type = "ClassifierModel", backbone = { type = "MLP", in_features = 64, num_classes = 10 } }\n'
+        'optim_wrapper = { optimizer = { type = "SGD", lr = 0.1 } }\n'
+        'train_cfg = { max_epochs = 1 }\n'
+        '[plugins]\nrequire = ["customrun-ping>=2"]\n'
+    )
+    for command in (["schedule", str(cfg), "--iters-per-epoch", "2"], ["param-groups", str(cfg)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert "customrun-ping>=2 but customrun-ping 1.0 is installed" in result.output

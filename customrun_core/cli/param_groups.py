@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from customrun_core.cli import traceback_option
-from customrun_core.cli.options import config_argument, set_option
+from customrun_core.cli.options import config_argument, plugin_options, plugin_switches, set_option
 from customrun_core.errors import ConfigError
 
 _GROUP_OWN_KEYS = ("params", "lr", "weight_decay")
@@ -21,6 +21,7 @@ _GROUP_OWN_KEYS = ("params", "lr", "weight_decay")
 @config_argument
 @set_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+@plugin_options
 @traceback_option
 def param_groups(config_file: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Print every trainable parameter of CFG's model with its optimizer group: lr, weight decay and
@@ -70,8 +71,10 @@ def collect(config_file: str, overrides: tuple[str, ...]) -> dict[str, Any]:
     from customrun_core.models.wrappers import unwrap_model
     from customrun_core.optim.constructor import build_constructor
     from customrun_core.optim.wrapper_dict import is_per_submodule
+    from customrun_core.plugin_policy import activate
 
     cfg = load_config(config_file, overrides)
+    activate(cfg.plugins, plugin_switches())
     if cfg.optim_wrapper is None:
         raise ConfigError("required to list parameter groups", file=cfg.source, key="optim_wrapper")
     imports = cfg.custom_imports

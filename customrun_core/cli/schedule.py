@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from customrun_core.cli import traceback_option
-from customrun_core.cli.options import config_argument, set_option
+from customrun_core.cli.options import config_argument, plugin_options, plugin_switches, set_option
 
 MAX_ROWS = 40  # regular rows of the table; --json has every iteration
 
@@ -79,6 +79,7 @@ def format_table(schedule: Any) -> str:
     metavar="N",
     help="The epoch length; without it the train dataset is built to measure its dataloader.",
 )
+@plugin_options
 @traceback_option
 def schedule(
     config_file: str, overrides: tuple[str, ...], as_json: bool, iters_per_epoch: int | None
@@ -90,9 +91,12 @@ def schedule(
     group 1, ...] for each iteration], ...}}. Warnings and notes go to stderr.
     """
     from customrun_core.config import load_config
+    from customrun_core.plugin_policy import activate
     from customrun_core.schedulers.simulate import simulate_schedule
 
-    result = simulate_schedule(load_config(config_file, overrides), iters_per_epoch)
+    cfg = load_config(config_file, overrides)
+    activate(cfg.plugins, plugin_switches())
+    result = simulate_schedule(cfg, iters_per_epoch)
     for message in result.warnings:
         click.echo(f"warning: {message}", err=True)
     for message in result.notes:
