@@ -15,7 +15,7 @@ import tomli_w
 import torch
 
 from customrun_core import checkpoint as ckpt
-from customrun_core import plugins, registry
+from customrun_core import distributed, plugins, registry
 from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
@@ -110,13 +110,19 @@ class Runner:
         )
         plugins.load_plugins(self.hooks)
         self._check_components()
-        self.device = self._pick_device(cfg.device)
+        self.rank, self.world_size, self.device = self._located(
+            lambda: distributed.setup(cfg.launcher, cfg.dist_cfg, self._pick_device(cfg.device))
+        )
         self.work_dir: Path | None = Path(cfg.work_dir or default_work_dir(cfg.source))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.logger = _make_logger(self.work_dir, self.rank)
-        self.seed = seed_everything(cfg.randomness.seed, cfg.randomness.deterministic)
+        seed = cfg.randomness.seed  # a drawn seed is rank 0's: every process shuffles alike
+        seed = distributed.broadcast_object(seed_everything(seed)) if seed is None else seed
+        self.seed = seed_everything(seed, cfg.randomness.deterministic)
         self.scalars = ScalarBuffer()
         self.model = self._located(lambda: build("models", cfg.model, key="model")).to(self.device)
+        if distributed.is_initialized():
+            self.model = distributed.wrap_model(self.model, self.device, cfg.model_wrapper_cfg)
         for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
             hook, priority = self._located(lambda t=table, k=key: build_hook(t, k))
             self._located(lambda h=hook, p=priority, k=key: self.hooks.add(h, p), key)
@@ -185,6 +191,7 @@ class Runner:
         finally:
             for handler in self.logger.handlers:
                 handler.close()  # a FileHandler reopens (appends) if the runner logs again
+            distributed.teardown()
 
     def val(self) -> dict[str, float]:
         """One validation pass; returns the metrics."""
@@ -293,6 +300,7 @@ class Runner:
                     self._located(lambda t=table, k=key: check_scheduler(t, k))
         for key, table in self._located(lambda: hook_tables(cfg.default_hooks, cfg.custom_hooks)):
             check("hooks", split_priority(table)[0], key)
+        distributed.check_wrapper_cfg(cfg.model_wrapper_cfg, cfg.source)
 
     def _require(self, key: str, why: str) -> Any:
         value = getattr(self.cfg, key)
@@ -308,8 +316,9 @@ class Runner:
             return  # training without validation
         loader_cfg = self._require(f"{mode}_dataloader", f"to {mode}")
         seed = self.seed + _MODES.index(mode)
+        shard = (self.rank, self.world_size, mode == "train")  # this process's share of the data
         loader = self._located(
-            lambda: build_dataloader(loader_cfg, f"{mode}_dataloader", self.cfg.source, seed)
+            lambda: build_dataloader(loader_cfg, f"{mode}_dataloader", self.cfg.source, seed, *shard)
         )
         setattr(self, f"{mode}_dataloader", loader)
         if mode == "train":

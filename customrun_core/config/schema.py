@@ -31,6 +31,15 @@ class Randomness:
 
 
 @attrs.frozen
+class DistConfig:
+    """``dist_cfg``: how torch.distributed is initialised under torchrun. ``backend`` defaults to
+    NCCL on CUDA and Gloo on the CPU; ``timeout`` (seconds) bounds every collective operation."""
+
+    backend: Literal["nccl", "gloo", "mpi", "ucc"] | None = None
+    timeout: int = 1800
+
+
+@attrs.frozen
 class PluginsConfig:
     """``[plugins]``: plugins to enable or disable by name, and requirements the installed set
     must meet (``require = ["customrun-lars>=0.1"]``). The command line and the environment
@@ -63,6 +72,8 @@ class RunConfig:
     work_dir: str | None = None
     device: str = "auto"
     launcher: Literal["none", "torchrun"] | None = None
+    dist_cfg: DistConfig = attrs.field(factory=DistConfig)
+    model_wrapper_cfg: Table = attrs.field(factory=dict)
     randomness: Randomness = attrs.field(factory=Randomness)
     load_from: str | None = None
     resume: bool | str = False

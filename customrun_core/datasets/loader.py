@@ -49,8 +49,45 @@ class EpochShuffleSampler:
         return self.size
 
 
-def build_dataloader(cfg: Any, key: str, file: str, seed: int) -> Any:
-    """A ``DataLoader`` whose shuffle order depends only on ``seed`` and the epoch."""
+class ShardSampler:
+    """This process's share of an evaluation dataset: indices ``rank, rank + world_size, ...``.
+
+    Unlike ``DistributedSampler`` it pads nothing, so no sample is counted twice; shards may
+    differ in length by one, which evaluation (no collective per batch) allows.
+    """
+
+    def __init__(self, size: int, rank: int, world_size: int) -> None:
+        self.indices = range(rank, size, world_size)
+
+    def __iter__(self) -> Any:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _sampler(dataset: Any, shuffle: bool, seed: int, rank: int, world_size: int, train: bool) -> Any:
+    """The order of one process's samples: seed + epoch shuffled, and sharded when distributed."""
+    if world_size == 1:
+        return EpochShuffleSampler(len(dataset), seed) if shuffle else None
+    if not train:
+        return ShardSampler(len(dataset), rank, world_size)
+    from torch.utils.data import DistributedSampler
+
+    # The same seed + epoch permutation as EpochShuffleSampler, every world_size-th index per
+    # process: N processes with batch B see the samples of one process with batch N * B.
+    return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+
+
+def build_dataloader(
+    cfg: Any, key: str, file: str, seed: int, rank: int = 0, world_size: int = 1, train: bool = True
+) -> Any:
+    """A ``DataLoader`` whose shuffle order depends only on ``seed`` and the epoch.
+
+    With ``world_size > 1`` each process reads its shard: training data through
+    ``DistributedSampler`` (padded so every process takes as many steps), evaluation data through
+    :class:`ShardSampler` (unpadded, so metrics summed over processes count each sample once).
+    """
     from torch.utils.data import DataLoader
 
     table = check_dataloader(cfg, key, file)
@@ -58,7 +95,7 @@ def build_dataloader(cfg: Any, key: str, file: str, seed: int) -> Any:
     return DataLoader(
         dataset,
         batch_size=table.batch_size,
-        sampler=EpochShuffleSampler(len(dataset), seed) if table.shuffle else None,
+        sampler=_sampler(dataset, table.shuffle, seed, rank, world_size, train),
         num_workers=table.num_workers,
         drop_last=table.drop_last,
         pin_memory=table.pin_memory,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -35,6 +35,12 @@ class Accuracy:
         for k in self.topk:
             self.correct[k] += int(hits[:, :k].any(dim=1).sum())
         self.count += len(targets)
+
+    def sync(self, reduce: Callable[[list[float]], list[float]]) -> None:
+        """Replace the counts with their sums over every process (``reduce`` sums element-wise)."""
+        summed = reduce([self.count, *(self.correct[k] for k in self.topk)])
+        self.count = round(summed[0])
+        self.correct = {k: round(v) for k, v in zip(self.topk, summed[1:], strict=True)}
 
     def compute(self) -> dict[str, float]:
         if self.count == 0:

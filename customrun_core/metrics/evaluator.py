@@ -8,7 +8,14 @@ from customrun_core.build import build
 
 
 class Evaluator:
-    """Runs every metric of ``val_evaluator`` / ``test_evaluator`` (a table or an array of tables)."""
+    """Runs every metric of ``val_evaluator`` / ``test_evaluator`` (a table or an array of tables).
+
+    Under torchrun each process sees its shard of the data. A metric with a
+    ``sync(reduce)`` method gets its counts summed over the processes before ``compute``
+    (``reduce`` takes a list of numbers and returns their element-wise sums), so every process
+    reports the metric of the whole dataset. A metric without one is computed on rank 0's shard
+    and broadcast, so every process still reports the same numbers.
+    """
 
     def __init__(self, metrics: list[Any]) -> None:
         self.metrics = metrics
@@ -28,7 +35,13 @@ class Evaluator:
             metric.process(data_batch, outputs)
 
     def evaluate(self) -> dict[str, float]:
+        from customrun_core import distributed
+
         results: dict[str, float] = {}
         for metric in self.metrics:
-            results.update(metric.compute())
+            if hasattr(metric, "sync"):
+                metric.sync(distributed.all_reduce_sum)
+                results.update(metric.compute())
+            else:
+                results.update(distributed.broadcast_object(metric.compute()))
         return results

@@ -1,0 +1,169 @@
+"""Running under torchrun: the process group, the DDP model wrapper and collective helpers.
+
+Everything here is plain ``torch.distributed``: torchrun sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; the runner reads them through
+:func:`setup`, wraps the model with :func:`wrap_model` and ends the group with :func:`teardown`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import inspect
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from customrun_core.errors import ConfigError, closest
+from customrun_core.models.wrappers import register_model_wrapper
+
+# DDP's arguments that the runner fills in itself, not ``model_wrapper_cfg``.
+_WRAPPER_OWN = ("self", "module", "device_ids", "output_device", "process_group")
+
+
+def resolve_launcher(launcher: str | None) -> str:
+    """``launcher`` as given, or ``"torchrun"`` when torchrun started more than one process."""
+    if launcher is not None:
+        return launcher
+    return "torchrun" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "none"
+
+
+def setup(launcher: str | None, dist_cfg: Any, device: torch.device) -> tuple[int, int, torch.device]:
+    """Join the process group when launched by torchrun.
+
+    Args:
+        launcher: the config's ``launcher`` (None: detected from the environment).
+        dist_cfg: the config's ``dist_cfg`` (``backend``, ``timeout`` in seconds).
+        device: the device the config asked for; on CUDA each process takes ``cuda:LOCAL_RANK``.
+
+    Returns:
+        ``(rank, world_size, device)``; ``(0, 1, device)`` without a launcher.
+    """
+    if resolve_launcher(launcher) == "none":
+        return 0, 1, device
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise ConfigError(
+            "expected RANK and WORLD_SIZE in the environment: start the run with torchrun", key="launcher"
+        )
+    if dist_cfg.timeout <= 0:
+        raise ConfigError(
+            f"expected a positive number of seconds, got {dist_cfg.timeout}", key="dist_cfg.timeout"
+        )
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        backend = dist_cfg.backend or ("nccl" if device.type == "cuda" else "gloo")
+        timeout = datetime.timedelta(seconds=dist_cfg.timeout)
+        dist.init_process_group(backend=backend, timeout=timeout)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def teardown() -> None:
+    """End the process group, if this process is in one."""
+    if is_initialized():
+        dist.destroy_process_group()
+
+
+def is_initialized() -> bool:
+    """Whether this process is in a process group (launched by torchrun)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def is_distributed() -> bool:
+    """Whether this process is one of several in a process group."""
+    return is_initialized() and dist.get_world_size() > 1
+
+
+def all_reduce_sum(values: list[float]) -> list[float]:
+    """The element-wise sum of ``values`` over every process (``values`` itself when alone)."""
+    if not is_distributed():
+        return list(values)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def broadcast_object(value: Any) -> Any:
+    """Rank 0's ``value`` on every process."""
+    if not is_distributed():
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def check_wrapper_cfg(cfg: Mapping[str, Any], file: str) -> None:
+    """``model_wrapper_cfg``'s keys must be keyword arguments of DistributedDataParallel."""
+    valid = [
+        p for p in inspect.signature(DistributedDataParallel.__init__).parameters if p not in _WRAPPER_OWN
+    ]
+    for key in cfg:
+        if key not in valid:
+            raise ConfigError(
+                "unknown argument of DistributedDataParallel",
+                file=file,
+                key=f"model_wrapper_cfg.{key}",
+                suggestions=closest(key, valid),
+            )
+
+
+def wrap_model(model: torch.nn.Module, device: torch.device, wrapper_cfg: Mapping[str, Any]) -> Any:
+    """``model`` in :class:`CustomrunDDP`, on this process's GPU when there is one."""
+    device_ids = [device] if device.type == "cuda" else None
+    return CustomrunDDP(model, device_ids=device_ids, **dict(wrapper_cfg))
+
+
+@register_model_wrapper
+class CustomrunDDP(DistributedDataParallel):
+    """DistributedDataParallel that keeps the model's ``train_step`` / ``val_step`` / ``test_step``.
+
+    ``train_step`` runs the real model's own ``train_step`` (BaseModel's or an override) while the
+    model's ``forward`` is routed through DDP's forward, so every forward call in it prepares
+    DDP's gradient all-reduce, whatever the model does around it. On an accumulation step
+    (``optim_wrapper.should_sync()`` false) it runs inside ``no_sync()``, which skips the
+    all-reduce. Forward hooks registered on the real model fire twice per training forward (once
+    for the routed call, once for DDP's inner call). ``val_step`` and ``test_step`` call the real
+    model directly: evaluation needs no gradient synchronisation.
+    """
+
+    def train_step(self, data_batch: Any, optim_wrapper: Any) -> Any:
+        """The real model's ``train_step`` with its forward passes going through DDP."""
+        should_sync = getattr(optim_wrapper, "should_sync", None)
+        skip_sync = callable(should_sync) and not should_sync()
+        with self.no_sync() if skip_sync else contextlib.nullcontext(), self._routed_forward():
+            return self.module.train_step(data_batch, optim_wrapper)
+
+    def val_step(self, data_batch: Any) -> Any:
+        return self.module.val_step(data_batch)
+
+    def test_step(self, data_batch: Any) -> Any:
+        return self.module.test_step(data_batch)
+
+    @contextlib.contextmanager
+    def _routed_forward(self) -> Iterator[None]:
+        """Make ``module(...)`` call DDP's forward, which calls the module's own forward once."""
+        module = self.module
+        original = module.forward
+        own = module.__dict__.get("forward")  # an instance-level forward to put back, if any
+
+        def routed(*args: Any, **kwargs: Any) -> Any:
+            module.forward = original  # DDP's forward calls module(...): the real forward this time
+            try:
+                return DistributedDataParallel.forward(self, *args, **kwargs)
+            finally:
+                module.forward = routed
+
+        module.forward = routed
+        try:
+            yield
+        finally:
+            if own is None:
+                del module.forward  # back to the class's forward
+            else:
+                module.forward = own
