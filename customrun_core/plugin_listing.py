@@ -32,10 +32,7 @@ def plugin_rows(include_core: bool = False, loaded: frozenset[str] = frozenset()
         if builtin and not include_core:
             continue
         names = [n for kind_names in provides[dist].values() for n in kind_names]
-        refusals = [registry.policy().refusal(dist, name) for name in names] or [
-            registry.policy().refusal(dist)
-        ]
-        refusal = next((r for r in refusals if r and r.startswith("disabled")), refusals[0])
+        refusal = registry.policy().refusal(dist, *names)
         status = refusal or (
             "loaded" if registry.normalize_dist(dist) in loaded or builtin else "not imported"
         )

@@ -80,15 +80,13 @@ class PluginPolicy:
         )
         return cls(decisions, autoload_off_by, tuple(config_require))
 
-    def refusal(self, dist: str, entry_name: str | None = None) -> str | None:
-        """None when the plugin may load, else why not (``disabled (by cli)``, ...)."""
+    def refusal(self, dist: str, *entry_names: str) -> str | None:
+        """None when the plugin may load, else why not (``disabled (by cli)``, ...). The plugin is
+        named by its distribution and by any of ``entry_names``."""
         if canonicalize_name(dist) == CORE:
             return None
-        said = [
-            self.decisions[n]
-            for n in {canonicalize_name(dist), canonicalize_name(entry_name or "")}
-            if n in self.decisions
-        ]
+        names = {canonicalize_name(name) for name in (dist, *entry_names)}
+        said = [self.decisions[n] for n in names if n in self.decisions]
         if said:  # the most authoritative source that named this plugin decides
             enabled, source = max(said, key=lambda decision: PRECEDENCE.index(decision[1]))
             if not enabled:

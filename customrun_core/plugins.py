@@ -18,7 +18,7 @@ from customrun_core import registry
 from customrun_core.errors import ConfigError, PluginError, first_line
 
 
-def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
+def load_plugins(hooks: Any) -> None:
     """Load every ``customrun.plugins`` entry point the plugin policy allows and register it with
     ``hooks`` (a HookManager). Disabled plugins are skipped; an incompatible one is refused.
 
@@ -26,24 +26,19 @@ def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
         PluginError: one or more plugins failed to import or to validate, or need another core;
             the message lists each.
     """
-    loaded, failures = [], []
+    failures = []
     for name, entries in sorted(registry.scan_entry_points().get("plugins", {}).items()):
         for entry in entries:
             why = registry.policy().refusal(entry.dist, name)
+            if why is None:
+                try:
+                    hooks.add(entry.load(), name=f"{entry.dist}:{name}")
+                except Exception as error:  # a broken plugin, whatever it raises
+                    why = first_line(error)
+            elif not why.startswith("incompatible"):
+                continue  # disabled: skipped without a word
             if why is not None:
-                if why.startswith("incompatible"):
-                    failures.append(
-                        f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {why}"
-                    )
-                continue
-            try:
-                hooks.add(entry.load(), name=f"{entry.dist}:{name}")
-                loaded.append(entry)
-                registry.mark_loaded(entry.dist)
-            except Exception as error:  # a broken plugin, whatever it raises
-                failures.append(
-                    f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {first_line(error)}"
-                )
+                failures.append(f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {why}")
     if failures:
         raise PluginError(
             "plugins failed to load:\n"
@@ -51,7 +46,6 @@ def load_plugins(hooks: Any) -> list[registry.ComponentEntry]:
             + "\n(uninstall or fix them; the run has not started)"
         )
     hooks.check_pending()
-    return loaded
 
 
 def import_custom_modules(modules: Iterable[str], allow_failed: bool, file: str) -> None:

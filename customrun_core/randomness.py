@@ -9,10 +9,13 @@ import numpy as np
 import torch
 
 
-def seed_everything(seed: int | None, deterministic: bool = False) -> int:
-    """Seed every generator a run uses; a random seed is drawn (and returned) when ``seed`` is None."""
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
+def draw_seed() -> int:
+    """A fresh random seed, for a config that sets none (MMEngine draws one too)."""
+    return random.SystemRandom().randrange(2**31)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> int:
+    """Seed every generator a run uses (Python, NumPy, torch) and return the seed."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -71,7 +71,10 @@ class ComponentEntry:
         return dist.version if dist is not None else "?"
 
     def load(self) -> Any:
-        return self.entry_point.load()
+        """Import the entry point's object (and remember that this distribution's code ran)."""
+        component = self.entry_point.load()
+        _loaded.add(normalize_dist(self.dist))
+        return component
 
 
 def normalize_dist(name: str) -> str:
@@ -106,12 +109,7 @@ def refresh() -> None:
     incompatibility.cache_clear()
 
 
-_loaded: set[str] = set()  # distributions whose components this process imported
-
-
-def mark_loaded(dist: str) -> None:
-    """Record that a plugin distribution's code was imported (for listings and plugins.json)."""
-    _loaded.add(normalize_dist(dist))
+_loaded: set[str] = set()  # distributions whose entry points this process imported
 
 
 def loaded_distributions() -> frozenset[str]:
@@ -221,9 +219,7 @@ def _from_entry_points(kind: str, type_name: str) -> Any:
         raise ComponentError(f"{KINDS[kind]} {type_name!r} is provided by {dists}; pick one with {picks}")
     entry = entries[0]
     try:
-        component = entry.load()
-        mark_loaded(entry.dist)
-        return component
+        return entry.load()
     except Exception as error:  # a broken plugin: any exception its import raises
         raise ComponentError(
             f"{KINDS[kind]} {entry.name!r} from {entry.dist} {entry.version} "

@@ -26,7 +26,7 @@ from customrun_core.hooks.manager import HookManager
 from customrun_core.hooks.param_scheduler import iter_schedulers
 from customrun_core.hooks.tracing import parse_points
 from customrun_core.loops.selection import train_loop_table
-from customrun_core.metrics.evaluator import Evaluator
+from customrun_core.metrics.evaluator import Evaluator, metric_tables
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, build_optim_wrapper, check_optimizer
 from customrun_core.optim.wrapper_dict import (
@@ -36,8 +36,8 @@ from customrun_core.optim.wrapper_dict import (
     schedulers_per_member,
 )
 from customrun_core.plugin_listing import header, plugin_rows
-from customrun_core.plugin_policy import PluginPolicy
-from customrun_core.randomness import seed_everything
+from customrun_core.plugin_policy import activate as activate_plugin_policy
+from customrun_core.randomness import draw_seed, seed_everything
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.schedulers.build import (
     build_param_schedulers,
@@ -49,14 +49,14 @@ from customrun_core.schedulers.build import (
 _MODES = ("train", "val", "test")
 
 
-def _make_logger(work_dir: Path | None, rank: int) -> logging.Logger:
+def _make_logger(work_dir: Path, rank: int) -> logging.Logger:
     logger = logging.Logger("customrun")  # one per run, outside logging's global registry
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     formatter = logging.Formatter(
         "%(asctime)s - customrun - %(levelname)s - %(message)s", "%Y/%m/%d %H:%M:%S"
     )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if work_dir is not None and rank == 0:
+    if rank == 0:
         handlers.append(logging.FileHandler(work_dir / "run.log", encoding="utf-8", delay=True))
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -97,14 +97,7 @@ class Runner:
         if trace_hooks and trace_hooks != "0":
             points = parse_points(trace_hooks)
             self.hooks.trace(points, lambda line: print(line, file=sys.stderr))
-        policy = PluginPolicy.collect(
-            **(plugin_switches or {}),
-            config_enable=cfg.plugins.enable,
-            config_disable=cfg.plugins.disable,
-            config_require=cfg.plugins.require,
-        )
-        registry.set_policy(policy)
-        policy.check_required()
+        activate_plugin_policy(cfg.plugins, plugin_switches)
         plugins.import_custom_modules(
             cfg.custom_imports.imports, cfg.custom_imports.allow_failed_imports, cfg.source
         )
@@ -113,12 +106,13 @@ class Runner:
         self.rank, self.world_size, self.device = self._located(
             lambda: distributed.setup(cfg.launcher, cfg.dist_cfg, self._pick_device(cfg.device))
         )
-        self.work_dir: Path | None = Path(cfg.work_dir or default_work_dir(cfg.source))
+        self.work_dir = Path(cfg.work_dir or default_work_dir(cfg.source))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.logger = _make_logger(self.work_dir, self.rank)
         seed = cfg.randomness.seed  # a drawn seed is rank 0's: every process shuffles alike
-        seed = distributed.broadcast_object(seed_everything(seed)) if seed is None else seed
+        seed = distributed.broadcast_object(draw_seed()) if seed is None else seed
         self.seed = seed_everything(seed, cfg.randomness.deterministic)
+        self.config_toml = tomli_w.dumps(cfg.to_dict())  # the resolved config, as written and saved
         self.scalars = ScalarBuffer()
         self.model = self._located(lambda: build("models", cfg.model, key="model")).to(self.device)
         if distributed.is_initialized():
@@ -214,8 +208,8 @@ class Runner:
 
     def _start(self, mode: str) -> None:
         rows = plugin_rows(include_core=True, loaded=registry.loaded_distributions())
-        if self.work_dir is not None and self.rank == 0:
-            ckpt.write_text_atomic(self.work_dir / "config.toml", tomli_w.dumps(self.cfg.to_dict()))
+        if self.rank == 0:
+            ckpt.write_text_atomic(self.work_dir / "config.toml", self.config_toml)
             ckpt.write_text_atomic(self.work_dir / "plugins.json", json.dumps(rows, indent=2))
         self.logger.info(header(rows))
         self.logger.info(
@@ -263,11 +257,7 @@ class Runner:
                     lambda table=loader, m=mode: check_dataloader(table, f"{m}_dataloader", cfg.source)
                 )
                 check("datasets", table.dataset, f"{mode}_dataloader.dataset")
-            evaluator = getattr(cfg, f"{mode}_evaluator", None)
-            for i, metric in enumerate(
-                evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []
-            ):
-                key = f"{mode}_evaluator[{i}]" if isinstance(evaluator, list) else f"{mode}_evaluator"
+            for key, metric in metric_tables(getattr(cfg, f"{mode}_evaluator", None), f"{mode}_evaluator"):
                 check("metrics", metric, key)
         if cfg.train_cfg is not None:
             table, default = self._located(lambda: train_loop_table(cfg.train_cfg), "train_cfg")
@@ -374,14 +364,14 @@ class Runner:
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, filename: str, epoch: int, iteration: int) -> Path | None:
         """Write ``work_dir/filename`` atomically and point ``last_checkpoint`` at it (rank 0 only)."""
-        if self.rank != 0 or self.work_dir is None:
+        if self.rank != 0:
             return None
         checkpoint: dict[str, Any] = {
             "meta": {
                 "epoch": epoch,
                 "iter": iteration,
                 "seed": self.seed,
-                "config": tomli_w.dumps(self.cfg.to_dict()),
+                "config": self.config_toml,
             },
             "state_dict": unwrap_model(self.model).state_dict(),
             "optimizer": self.optim_wrapper.state_dict(),
@@ -419,7 +409,7 @@ class Runner:
         if isinstance(resume, str):
             self.load_checkpoint(resume)
         elif resume:
-            latest = ckpt.latest(self.work_dir) if self.work_dir else None
+            latest = ckpt.latest(self.work_dir)
             if latest is not None:
                 self.load_checkpoint(latest)
             else:

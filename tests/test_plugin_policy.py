@@ -39,7 +39,7 @@ def test_command_line_beats_environment_beats_config() -> None:
     )
     assert policy.refusal("customrun-a") is None  # env's enable overrides config's disable
     assert policy.refusal("customrun-b") == "disabled (by env)"
-    assert policy.refusal("customrun-c", entry_name="c") == "disabled (by cli)"
+    assert policy.refusal("customrun-c", "c") == "disabled (by cli)"
     cli_wins = PluginPolicy.collect(env=env, cli_enable=["Customrun_B"])
     assert cli_wins.refusal("customrun-b") is None  # names compare normalised
 

@@ -65,36 +65,28 @@ def test_a_fresh_resume_without_checkpoints_trains_from_scratch(tmp_path) -> Non
     assert runner.epoch == 1
 
 
-def test_grad_norm_before_clipping_reaches_scalars(tmp_path) -> None:
+def test_grad_norm_before_clipping_reaches_scalars(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The logged grad_norm is the norm of the gradients as they were before clipping, computed here
+    independently (torch.linalg over every gradient) at the moment clipping starts."""
+    seen: list[float] = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def recording_clip(parameters, *args, **kwargs):
+        parameters = list(parameters)
+        seen.append(float(torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in parameters]))))
+        return clip(parameters, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
     cfg = tiny_config(
         work_dir=str(tmp_path / "clip"),
         optim_wrapper={"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {"max_norm": 1e-3}},
         default_hooks={"logger": {"interval": 1}},
     )
-    runner = Runner.from_config(cfg)
-    seen = []
-    runner.hooks.add(_RecordGradNorm(seen))
-    runner.train()
+    Runner.from_config(cfg).train()
     records = [json.loads(line) for line in (tmp_path / "clip" / "scalars.jsonl").read_text().splitlines()]
     logged = [r["grad_norm"] for r in records if r["mode"] == "train"]
-    assert logged == pytest.approx(seen)
+    assert logged == pytest.approx(seen, rel=1e-5)
     assert min(logged) > 1e-3  # the norm before clipping, not the clipped one
-
-
-class _RecordGradNorm(Hook):
-    """Recomputes the total gradient norm after clipping has run, to compare with the log."""
-
-    priority = "LOWEST"
-
-    def __init__(self, seen: list[float]) -> None:
-        self.seen = seen
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.seen.append(float(runner.optim_wrapper.last_grad_norm))
-        grads = [p.grad for p in runner.model.parameters() if p.grad is not None]
-        # zero_grad(set_to_none) has run, so the gradients are gone; the wrapper kept the norm
-        assert grads == [] or torch.cat([g.flatten() for g in grads]).norm() <= 1e-3 + 1e-6
-
 
 
 def test_resuming_after_an_epoch_ends_with_the_same_weights(tmp_path) -> None:
@@ -105,5 +97,7 @@ def test_resuming_after_an_epoch_ends_with_the_same_weights(tmp_path) -> None:
     Runner.from_config(tiny_config(work_dir=cut, train_cfg={"max_epochs": 1})).train()
     resumed = Runner.from_config(tiny_config(work_dir=cut, train_cfg={"max_epochs": 2}, resume=True))
     resumed.train()
-    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name

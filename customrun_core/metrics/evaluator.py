@@ -7,6 +7,15 @@ from typing import Any
 from customrun_core.build import build
 
 
+def metric_tables(cfg: Any, key: str) -> list[tuple[str, Any]]:
+    """(key path, table) of each metric of an evaluator config: one table or an array of them."""
+    if cfg is None:
+        return []
+    if isinstance(cfg, list):
+        return [(f"{key}[{i}]", table) for i, table in enumerate(cfg)]
+    return [(key, cfg)]
+
+
 class Evaluator:
     """Runs every metric of ``val_evaluator`` / ``test_evaluator`` (a table or an array of tables).
 
@@ -22,9 +31,7 @@ class Evaluator:
 
     @classmethod
     def from_config(cls, cfg: Any, key: str) -> Evaluator:
-        tables = cfg if isinstance(cfg, list) else [cfg]
-        key_of = (lambda i: f"{key}[{i}]") if isinstance(cfg, list) else (lambda i: key)
-        return cls([build("metrics", table, key=key_of(i)) for i, table in enumerate(tables)])
+        return cls([build("metrics", table, key=k) for k, table in metric_tables(cfg, key)])
 
     def reset(self) -> None:
         for metric in self.metrics:
