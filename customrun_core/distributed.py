@@ -63,9 +63,16 @@ def setup(launcher: str | None, dist_cfg: Any, device: torch.device) -> tuple[in
     return dist.get_rank(), dist.get_world_size(), device
 
 
-def teardown() -> None:
-    """End the process group, if this process is in one."""
+def teardown(wait_for_peers: bool = False) -> None:
+    """End the process group, if this process is in one.
+
+    After a clean run every process first waits for the others, so none tears the group down while
+    a peer still uses it (Gloo then aborts the process at exit). After an error nobody waits: the
+    failing process leaves at once and torchrun stops the others.
+    """
     if is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 

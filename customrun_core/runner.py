@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,23 +170,12 @@ class Runner:
         self._build_loop("train")
         self._build_loop("val")
         self._start("train")
-        try:
-            self.call_hook("before_run")
+        with self._running():
             self._load_or_resume()
             self.optim_wrapper.initialize_count_status(
                 self.model, self.train_loop.iter, self.train_loop.max_iters
             )
             return self.train_loop.run()
-        finally:
-            self._finish()
-
-    def _finish(self) -> None:
-        try:
-            self.call_hook("after_run")
-        finally:
-            for handler in self.logger.handlers:
-                handler.close()  # a FileHandler reopens (appends) if the runner logs again
-            distributed.teardown()
 
     def val(self) -> dict[str, float]:
         """One validation pass; returns the metrics."""
@@ -198,13 +188,27 @@ class Runner:
     def _evaluate(self, mode: str) -> dict[str, float]:
         self._build_loop(mode)
         self._start(mode)
-        try:
-            self.call_hook("before_run")
+        with self._running():
             if self.cfg.load_from:
                 self.load_checkpoint(self.cfg.load_from, weights_only=True)
             return getattr(self, f"{mode}_loop").run()
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        """``before_run`` ... ``after_run`` (also after an error), then close the log and leave the
+        process group; after a clean run the processes leave it together (a barrier first)."""
+        clean = False
+        try:
+            self.call_hook("before_run")
+            yield
+            clean = True
         finally:
-            self._finish()
+            try:
+                self.call_hook("after_run")
+            finally:
+                for handler in self.logger.handlers:
+                    handler.close()  # a FileHandler reopens (appends) if the runner logs again
+                distributed.teardown(wait_for_peers=clean)
 
     def _start(self, mode: str) -> None:
         rows = plugin_rows(include_core=True, loaded=registry.loaded_distributions())
