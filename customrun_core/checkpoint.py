@@ -1,4 +1,10 @@
-"""Checkpoint files: written atomically, read back with ``torch.load(weights_only=True)``."""
+"""Checkpoints: written atomically, read back with ``torch.load(weights_only=True)``.
+
+A checkpoint is one file (``epoch_3.pt``), or for a model sharded with FSDP a directory
+(``epoch_3.dcp``) written by every process through ``torch.distributed.checkpoint``: the
+model's and the optimizer's tensors as DCP shards, everything else in ``extra.pt`` (rank 0). Such
+a directory loads on any number of processes, also on one without a process group.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import torch
 from customrun_core.errors import ConfigError
 
 LAST_CHECKPOINT = "last_checkpoint"
+SHARDED_SUFFIX = ".dcp"
+EXTRA = "extra.pt"  # in a sharded checkpoint: all but the model's and the optimizer's tensors
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -38,15 +46,31 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def load(path: str | os.PathLike[str], key: str = "checkpoint") -> dict[str, Any]:
-    """A checkpoint's dict; a missing, truncated or foreign file is a one-line :class:`ConfigError`."""
+    """A checkpoint's dict; a missing, truncated or foreign file is a one-line :class:`ConfigError`.
+
+    For a sharded checkpoint (a directory) this is ``extra.pt``: ``state_dict`` and the
+    optimizer's ``state`` are left for :func:`customrun_core.sharded_checkpoint.load`, and
+    ``"sharded"`` holds the path.
+    """
+    if Path(path).is_dir():
+        checkpoint = _read(Path(path) / EXTRA, key)
+        checkpoint["sharded"] = str(path)
+        return checkpoint
+    checkpoint = _read(Path(path), key)
+    if "state_dict" not in checkpoint:
+        raise ConfigError(f"{path} is not a customrun checkpoint (no 'state_dict')", key=key)
+    return checkpoint
+
+
+def _read(path: Path, key: str) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"no such checkpoint file: {path}", key=key) from None
     except Exception as error:  # torch raises many kinds for a damaged file
         raise ConfigError(f"cannot read checkpoint {path}: {_why_unreadable(error)}", key=key) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ConfigError(f"{path} is not a customrun checkpoint (no 'state_dict')", key=key)
+    if not isinstance(checkpoint, dict):
+        raise ConfigError(f"{path} is not a customrun checkpoint (not a dict)", key=key)
     return checkpoint
 
 

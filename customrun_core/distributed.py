@@ -2,27 +2,25 @@
 
 Everything here is plain ``torch.distributed``: torchrun sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; the runner reads them through
-:func:`setup`, wraps the model with :func:`wrap_model` and ends the group with :func:`teardown`.
+:func:`setup` and ends the group with :func:`teardown`; the model wrappers that
+``model_wrapper_cfg`` names are in :mod:`customrun_core.parallel`.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
-import inspect
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from customrun_core.errors import ConfigError, closest
+from customrun_core.errors import ConfigError
 from customrun_core.models.wrappers import register_model_wrapper
-
-# DDP's arguments that the runner fills in itself, not ``model_wrapper_cfg``.
-_WRAPPER_OWN = ("self", "module", "device_ids", "output_device", "process_group")
 
 
 def resolve_launcher(launcher: str | None) -> str:
@@ -76,6 +74,16 @@ def teardown(wait_for_peers: bool = False) -> None:
         dist.destroy_process_group()
 
 
+def teardown_at_exit() -> None:
+    """Leave the process group when the process exits, waiting for the other processes first."""
+    if is_initialized() and not _exit_teardown:
+        atexit.register(teardown, wait_for_peers=True)
+        _exit_teardown.append(True)
+
+
+_exit_teardown: list[bool] = []
+
+
 def is_initialized() -> bool:
     """Whether this process is in a process group (launched by torchrun)."""
     return dist.is_available() and dist.is_initialized()
@@ -103,27 +111,6 @@ def broadcast_object(value: Any) -> Any:
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
-
-
-def check_wrapper_cfg(cfg: Mapping[str, Any], file: str) -> None:
-    """``model_wrapper_cfg``'s keys must be keyword arguments of DistributedDataParallel."""
-    valid = [
-        p for p in inspect.signature(DistributedDataParallel.__init__).parameters if p not in _WRAPPER_OWN
-    ]
-    for key in cfg:
-        if key not in valid:
-            raise ConfigError(
-                "unknown argument of DistributedDataParallel",
-                file=file,
-                key=f"model_wrapper_cfg.{key}",
-                suggestions=closest(key, valid),
-            )
-
-
-def wrap_model(model: torch.nn.Module, device: torch.device, wrapper_cfg: Mapping[str, Any]) -> Any:
-    """``model`` in :class:`CustomrunDDP`, on this process's GPU when there is one."""
-    device_ids = [device] if device.type == "cuda" else None
-    return CustomrunDDP(model, device_ids=device_ids, **dict(wrapper_cfg))
 
 
 @register_model_wrapper

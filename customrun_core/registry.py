@@ -37,6 +37,7 @@ KINDS: dict[str, str] = {
     "optim_wrapper_constructors": "optim wrapper constructor",
     "param_schedulers": "parameter scheduler",
     "models": "model",
+    "model_wrappers": "model wrapper",
     "datasets": "dataset",
     "metrics": "metric",
 }

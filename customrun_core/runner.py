@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ import tomli_w
 import torch
 
 from customrun_core import checkpoint as ckpt
-from customrun_core import distributed, plugins, registry
+from customrun_core import distributed, parallel, plugins, registry
 from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
@@ -116,8 +117,8 @@ class Runner:
         self.config_toml = tomli_w.dumps(cfg.to_dict())  # the resolved config, as written and saved
         self.scalars = ScalarBuffer()
         self.model = self._located(lambda: build("models", cfg.model, key="model")).to(self.device)
-        if distributed.is_initialized():
-            self.model = distributed.wrap_model(self.model, self.device, cfg.model_wrapper_cfg)
+        if distributed.resolve_launcher(cfg.launcher) != "none":
+            self.model = self._located(self._wrap_model)
         for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
             hook, priority = self._located(lambda t=table, k=key: build_hook(t, k))
             self._located(lambda h=hook, p=priority, k=key: self.hooks.add(h, p), key)
@@ -195,8 +196,11 @@ class Runner:
 
     @contextlib.contextmanager
     def _running(self) -> Iterator[None]:
-        """``before_run`` ... ``after_run`` (also after an error), then close the log and leave the
-        process group; after a clean run the processes leave it together (a barrier first)."""
+        """``before_run`` ... ``after_run`` (also after an error), then close the log.
+
+        The process group stays for the runner's next ``train()`` / ``val()`` / ``test()`` and is
+        left when the process exits, all processes together; after an error it is left at once.
+        """
         clean = False
         try:
             self.call_hook("before_run")
@@ -208,7 +212,10 @@ class Runner:
             finally:
                 for handler in self.logger.handlers:
                     handler.close()  # a FileHandler reopens (appends) if the runner logs again
-                distributed.teardown(wait_for_peers=clean)
+                if clean:
+                    distributed.teardown_at_exit()
+                else:
+                    distributed.teardown()
 
     def _start(self, mode: str) -> None:
         rows = plugin_rows(include_core=True, loaded=registry.loaded_distributions())
@@ -228,6 +235,20 @@ class Runner:
             return make()
         except ConfigError as error:
             raise error.located(file=self.cfg.source, key_prefix=key) from error
+
+    def _wrap_model(self) -> Any:
+        """The model in ``model_wrapper_cfg``'s wrapper (DDP by default), after ``sync_bn``."""
+        model = self.model
+        if self.cfg.sync_bn:
+            model = parallel.convert_sync_bn(model, self.device)
+        return build(
+            "model_wrappers",
+            self.cfg.model_wrapper_cfg,
+            "model_wrapper_cfg",
+            parallel.DEFAULT_WRAPPER,
+            model=model,
+            device=self.device,
+        )
 
     def _pick_device(self, device: str) -> torch.device:
         if device == "auto":
@@ -294,7 +315,8 @@ class Runner:
                     self._located(lambda t=table, k=key: check_scheduler(t, k))
         for key, table in self._located(lambda: hook_tables(cfg.default_hooks, cfg.custom_hooks)):
             check("hooks", split_priority(table)[0], key)
-        distributed.check_wrapper_cfg(cfg.model_wrapper_cfg, cfg.source)
+        check("model_wrappers", cfg.model_wrapper_cfg, "model_wrapper_cfg", parallel.DEFAULT_WRAPPER,
+              model=None, device=None)  # fmt: skip
 
     def _require(self, key: str, why: str) -> Any:
         value = getattr(self.cfg, key)
@@ -343,6 +365,12 @@ class Runner:
 
     def _build_optimization(self) -> None:
         optim_cfg = self._require("optim_wrapper", "to train")
+        if is_per_submodule(optim_cfg) and parallel.is_sharded(self.model):
+            raise ConfigError(
+                "one optim wrapper per submodule is not supported with FSDP: use one [optim_wrapper]",
+                file=self.cfg.source,
+                key="optim_wrapper",
+            )
         build_wrapper = build_optim_wrapper_dict if is_per_submodule(optim_cfg) else build_optim_wrapper
         self.optim_wrapper = self._located(lambda: build_wrapper(self.model, optim_cfg), "optim_wrapper")
         loop = self.train_loop
@@ -367,38 +395,77 @@ class Runner:
 
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, filename: str, epoch: int, iteration: int) -> Path | None:
-        """Write ``work_dir/filename`` atomically and point ``last_checkpoint`` at it (rank 0 only)."""
-        if self.rank != 0:
+        """Write ``work_dir/filename`` atomically and point ``last_checkpoint`` at it.
+
+        Rank 0 writes it; a model sharded with FSDP is saved by every process into the directory
+        ``filename`` with the suffix ``.dcp``. Returns the path on rank 0, else None.
+        """
+        sharded = parallel.is_sharded(self.model)
+        if self.rank != 0 and not sharded:
             return None
+        if sharded:
+            from customrun_core import sharded_checkpoint
+
+            state_dict, optimizer = sharded_checkpoint.state(self.model, self.optim_wrapper.optimizer)
+            optimizer = {**self.optim_wrapper.state_dict(), **optimizer}
+            filename = Path(filename).with_suffix(ckpt.SHARDED_SUFFIX).name
+        else:
+            state_dict, optimizer = unwrap_model(self.model).state_dict(), self.optim_wrapper.state_dict()
         checkpoint: dict[str, Any] = {
-            "meta": {
-                "epoch": epoch,
-                "iter": iteration,
-                "seed": self.seed,
-                "config": self.config_toml,
-            },
-            "state_dict": unwrap_model(self.model).state_dict(),
-            "optimizer": self.optim_wrapper.state_dict(),
+            "meta": {"epoch": epoch, "iter": iteration, "seed": self.seed, "config": self.config_toml},
+            "state_dict": state_dict,
+            "optimizer": optimizer,
             "param_schedulers": [s.state_dict() for s in iter_schedulers(self.param_schedulers)],
         }
         self.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         path = self.work_dir / filename
-        ckpt.save_atomic(checkpoint, path)
+        if sharded:
+            sharded_checkpoint.save(checkpoint, path, self.rank)
+        else:
+            ckpt.save_atomic(checkpoint, path)
+        if self.rank != 0:
+            return None
         ckpt.write_text_atomic(self.work_dir / ckpt.LAST_CHECKPOINT, filename)
         self.logger.info(f"saved checkpoint {path}")
         return path
 
     def remove_checkpoint(self, path: str) -> None:
-        Path(path).unlink(missing_ok=True)
+        if Path(path).is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            Path(path).unlink(missing_ok=True)
 
     def load_checkpoint(self, path: str | os.PathLike[str], weights_only: bool = False) -> dict[str, Any]:
         """Load a checkpoint: the weights, and unless ``weights_only`` the optimizer, schedulers and
         the loop position (resume)."""
-        checkpoint = self._located(lambda: ckpt.load(path, "resume" if not weights_only else "load_from"))
+        key = "load_from" if weights_only else "resume"
+        checkpoint = self._located(lambda: ckpt.load(path, key))
+        optimizer = None if weights_only else self.optim_wrapper
+        if "sharded" in checkpoint:
+            from customrun_core import sharded_checkpoint
+
+            inner = None if optimizer is None else optimizer.optimizer
+            self._located(lambda: sharded_checkpoint.load(checkpoint, unwrap_model(self.model), inner, key))
+            optimizer_state = {**checkpoint["optimizer"], **inner.state_dict()} if inner is not None else None
+        elif parallel.is_sharded(self.model) and not weights_only:
+            raise ConfigError(
+                f"{path} is a single-file checkpoint; a model sharded with FSDP resumes from a .dcp directory",
+                file=self.cfg.source,
+                key=key,
+            )
+        else:
+            optimizer_state = checkpoint.get("optimizer")
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)  # before applying, as MMEngine
-        unwrap_model(self.model).load_state_dict(checkpoint["state_dict"])
-        if not weights_only:
-            self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
+        if "sharded" in checkpoint:
+            pass  # its tensors are in place already
+        elif parallel.is_sharded(self.model):  # load_from a single file: each process takes its shard
+            from customrun_core import sharded_checkpoint
+
+            sharded_checkpoint.load_full_weights(self.model, checkpoint["state_dict"])
+        else:
+            unwrap_model(self.model).load_state_dict(checkpoint["state_dict"])
+        if optimizer is not None:
+            optimizer.load_state_dict(optimizer_state)
             for scheduler, state in zip(
                 iter_schedulers(self.param_schedulers), checkpoint["param_schedulers"], strict=False
             ):

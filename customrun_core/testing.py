@@ -42,6 +42,8 @@ Fixtures:
     model wrappers, ``sys.path`` and the modules imported from ``tmp_path`` are restored after the
     test and the entry-point scan is refreshed.
 
+Marker: ``@pytest.mark.cuda`` on a test that needs a CUDA device; it is skipped when torch sees none.
+
 The record of hook calls comes from pluggy's call monitoring on the run's hook manager, not from
 a recording hook: it sees every call of every hook point exactly once, in call order, including
 points no hook implements, whatever the priorities. A call nested in another one
@@ -210,6 +212,22 @@ def _build_config(config: Any, changes: Mapping[str, Any], overrides: Iterable[s
         data, file = load_file(config), str(config)
     data.update({"device": "cpu", **changes})
     return parse_config(apply_overrides(data, overrides), file)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped when torch sees none)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``cuda`` when torch sees no CUDA device."""
+    marked = [item for item in items if "cuda" in item.keywords]
+    if not marked:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ class RunConfig:
     launcher: Literal["none", "torchrun"] | None = None
     dist_cfg: DistConfig = attrs.field(factory=DistConfig)
     model_wrapper_cfg: Table = attrs.field(factory=dict)
+    sync_bn: bool | Literal["torch"] = False
     randomness: Randomness = attrs.field(factory=Randomness)
     load_from: str | None = None
     resume: bool | str = False

@@ -66,8 +66,13 @@ class ShardSampler:
         return len(self.indices)
 
 
-def _sampler(dataset: Any, shuffle: bool, seed: int, rank: int, world_size: int, train: bool) -> Any:
-    """The order of one process's samples: seed + epoch shuffled, and sharded when distributed."""
+def _sampler(
+    dataset: Any, shuffle: bool, seed: int, rank: int, world_size: int, train: bool, drop_last: bool
+) -> Any:
+    """The order of one process's samples: seed + epoch shuffled, and sharded when distributed.
+
+    Training shards have equal lengths: DistributedSampler repeats a few samples to fill them up,
+    or with ``drop_last`` leaves the last few out instead."""
     if world_size == 1:
         return EpochShuffleSampler(len(dataset), seed) if shuffle else None
     if not train:
@@ -76,7 +81,9 @@ def _sampler(dataset: Any, shuffle: bool, seed: int, rank: int, world_size: int,
 
     # The same seed + epoch permutation as EpochShuffleSampler, every world_size-th index per
     # process: N processes with batch B see the samples of one process with batch N * B.
-    return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+    return DistributedSampler(
+        dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+    )
 
 
 def build_dataloader(
@@ -95,7 +102,7 @@ def build_dataloader(
     return DataLoader(
         dataset,
         batch_size=table.batch_size,
-        sampler=_sampler(dataset, table.shuffle, seed, rank, world_size, train),
+        sampler=_sampler(dataset, table.shuffle, seed, rank, world_size, train, table.drop_last),
         num_workers=table.num_workers,
         drop_last=table.drop_last,
         pin_memory=table.pin_memory,

@@ -9,7 +9,8 @@ from torch import nn
 
 
 class MLP(nn.Sequential):
-    """``in_features -> hidden_features... -> num_classes`` with ReLU (and optional dropout) between."""
+    """``in_features -> hidden_features... -> num_classes`` with ReLU between, each hidden layer
+    optionally followed by BatchNorm1d (``batch_norm``) and dropout."""
 
     def __init__(
         self,
@@ -17,11 +18,15 @@ class MLP(nn.Sequential):
         num_classes: int,
         hidden_features: Sequence[int] = (128,),
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for hidden in hidden_features:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers.append(nn.Linear(width, hidden))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(hidden))
+            layers.append(nn.ReLU())
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = hidden

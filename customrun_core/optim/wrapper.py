@@ -111,13 +111,18 @@ class OptimWrapper:
             return
         cfg = dict(self.clip_grad or {})
         if cfg.pop("type") == "norm":
-            self.last_grad_norm = torch.nn.utils.clip_grad_norm_(params, **cfg)
+            norm = torch.nn.utils.clip_grad_norm_(params, **cfg)
+            # FSDP's gradients are DTensors: their norm is one too, of the whole gradient
+            self.last_grad_norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
         else:
             torch.nn.utils.clip_grad_value_(params, **cfg)
 
     @contextlib.contextmanager
     def optim_context(self, model: Any) -> Iterator[None]:
-        """The forward pass runs inside this; on accumulation steps it skips DDP's all-reduce."""
+        """The forward pass runs inside this; on accumulation steps it skips DDP's all-reduce
+        (``no_sync``) or FSDP's reduce-scatter (``set_requires_gradient_sync``)."""
+        if hasattr(model, "set_requires_gradient_sync"):  # FSDP: the setting holds until changed
+            model.set_requires_gradient_sync(self.should_sync())
         if not self.should_sync() and hasattr(model, "no_sync"):
             with model.no_sync():
                 yield

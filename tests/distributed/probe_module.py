@@ -29,11 +29,11 @@ class RankProbe(Hook):
         self.metrics.append(dict(metrics or {}))
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        self.saves += 1
+        self.saves += 1  # every process saves a sharded (FSDP) checkpoint; only rank 0 other kinds
 
     def after_run(self, runner: Any) -> None:
         record = {
-            "state_dict": unwrap_model(runner.model).state_dict(),
+            "state_dict": _full(unwrap_model(runner.model).state_dict()),
             "metrics": self.metrics,
             "saves": self.saves,
             "wrapped": is_model_wrapper(runner.model),
@@ -41,6 +41,11 @@ class RankProbe(Hook):
             "iter": runner.iter,
         }
         torch.save(record, runner.work_dir / f"rank{runner.rank}.pt")
+
+
+def _full(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Whole tensors, also of a model sharded with FSDP (each ``full_tensor()`` is a collective)."""
+    return {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state_dict.items()}
 
 
 @register("models")

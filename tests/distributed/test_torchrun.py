@@ -41,22 +41,24 @@ def _config(optimizer: dict[str, Any], model: str = "ClassifierModel", **changes
     return cfg
 
 
-def _torchrun(tmp_path: Path, cfg: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
-    """``torchrun --nproc-per-node 2 -m customrun_core train`` with ``cfg`` in ``tmp_path``."""
+def _torchrun(
+    tmp_path: Path, cfg: dict[str, Any], *args: str, nproc: int = 2
+) -> subprocess.CompletedProcess[str]:
+    """``torchrun --nproc-per-node NPROC -m customrun_core train`` with ``cfg`` in ``tmp_path``."""
     shutil.copy(PROBE, tmp_path / "probe.py")
     config = tmp_path / "dist.toml"
     config.write_text(tomli_w.dumps(cfg), encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
     command += ["-m", "customrun_core", "train", str(config), *args]
     return subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
 
 
-def _ranks(work_dir: Path) -> list[dict[str, Any]]:
-    return [torch.load(work_dir / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+def _ranks(work_dir: Path, nproc: int = 2) -> list[dict[str, Any]]:
+    return [torch.load(work_dir / f"rank{r}.pt", weights_only=True) for r in range(nproc)]
 
 
 def _relative_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -121,3 +123,59 @@ def test_an_error_in_one_process_ends_the_run_with_that_error(tmp_path: Path) ->
     assert done.returncode != 0
     assert "RuntimeError: probe failure on rank 1" in done.stdout + done.stderr
     assert not (tmp_path / "work" / "epoch_2.pt").exists()
+
+
+def _batch(cfg: dict[str, Any], size: int, drop_last: bool = False) -> dict[str, Any]:
+    return {**cfg, "train_dataloader": {**cfg["train_dataloader"], "batch_size": size, "drop_last": drop_last}}
+
+
+FSDP = {"type": "FSDP", "shard_modules": ["Linear"]}
+ADAMW = {"type": "AdamW", "lr": 0.01, "weight_decay": 0.01}
+
+
+def test_fsdp_two_processes_accumulating_end_like_one_and_write_one_sharded_checkpoint(
+    tmp_path: Path, customrun_run: Any
+) -> None:
+    """With accumulation over 2 iterations: gradients are reduce-scattered on every second only."""
+    accumulating = {"optimizer": ADAMW, "accumulative_counts": 2}
+    cfg = _config(ADAMW, model_wrapper_cfg=FSDP, optim_wrapper=accumulating, work_dir=str(tmp_path / "fsdp"))
+    done = _torchrun(tmp_path, _batch(cfg, 16))
+    assert done.returncode == 0, done.stdout + done.stderr
+    single = customrun_run(config=_batch({**cfg, "work_dir": str(tmp_path / "single")}, 32))
+    reference = torch.load(single.work_dir / "rank0.pt", weights_only=True)
+
+    rank0, rank1 = _ranks(tmp_path / "fsdp")
+    assert not rank0["wrapped"] and rank0["world_size"] == 2  # FSDP shards the model in place
+    for rank in (rank0, rank1):
+        assert _relative_difference(rank["state_dict"], reference["state_dict"]) < 1e-6
+        assert rank["metrics"] == reference["metrics"]
+    assert (rank0["saves"], rank1["saves"]) == (2, 2)  # every process writes its shard
+    last = (tmp_path / "fsdp" / "last_checkpoint").read_text()
+    assert last == "epoch_2.dcp"
+    shards = sorted(p.name for p in (tmp_path / "fsdp" / last).iterdir())
+    assert shards == [".metadata", "__0_0.distcp", "__1_0.distcp", "extra.pt"]
+    assert not list((tmp_path / "fsdp").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("nproc", [1, 4])
+def test_fsdp_checkpoint_of_two_processes_resumes_on_another_number(
+    tmp_path: Path, customrun_run: Any, nproc: int
+) -> None:
+    """Two processes of 16 train one epoch; NPROC processes of 32 / NPROC resume for the second
+    (one process without a process group or FSDP). The weights end as one process's of 32.
+
+    Whole batches only: the digits' 1437 training samples do not split evenly over 4 processes,
+    and DistributedSampler would pad the last batch with repeated samples."""
+    cfg = _config(ADAMW, model_wrapper_cfg=FSDP, work_dir=str(tmp_path / "fsdp"))
+    one_epoch = {**cfg, "train_cfg": {"type": "EpochBasedTrainLoop", "max_epochs": 1}}
+    first = _torchrun(tmp_path, _batch(one_epoch, 16, drop_last=True))
+    assert first.returncode == 0, first.stdout + first.stderr
+    resumed = _torchrun(tmp_path, _batch(cfg, 32 // nproc, drop_last=True), "--resume", nproc=nproc)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    customrun_run(config=_batch({**cfg, "work_dir": str(tmp_path / "single")}, 32, drop_last=True))
+    reference = torch.load(tmp_path / "single" / "rank0.pt", weights_only=True)
+
+    for rank in _ranks(tmp_path / "fsdp", nproc):
+        assert rank["iter"] == 88 and rank["world_size"] == nproc
+        assert _relative_difference(rank["state_dict"], reference["state_dict"]) < 1e-6
+        assert rank["metrics"] == reference["metrics"][1:]
