@@ -9,6 +9,7 @@ a directory loads on any number of processes, also on one without a process grou
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ def save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX: mkstemp's 0600 would ignore the user's umask
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -38,10 +41,19 @@ def save_atomic(obj: Any, path: Path) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """``path`` replaced by ``text`` through a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -88,3 +100,31 @@ def latest(work_dir: Path) -> Path | None:
         return None
     path = Path(marker.read_text(encoding="utf-8").strip())
     return path if path.is_absolute() else work_dir / path
+
+
+def remove_unfinished(work_dir: Path) -> list[Path]:
+    """Delete what saves killed midway left in ``work_dir`` (``.NAME.tmp`` files and sharded
+    directories); returns their paths. Only for a work directory no other run is writing to."""
+    removed = []
+    for path in work_dir.glob(".*.tmp"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def resume_candidates(work_dir: Path) -> list[Path]:
+    """Checkpoints to resume from, best first: the one ``last_checkpoint`` names, then the
+    other ``epoch_*`` / ``iter_*`` checkpoints of ``work_dir``, newest first. Unfinished writes
+    (``.NAME.tmp``) are not among them."""
+    named = latest(work_dir)
+    others = [
+        path
+        for pattern in ("epoch_*", "iter_*")
+        for path in work_dir.glob(pattern)
+        if path.suffix in (".pt", SHARDED_SUFFIX) and path != named
+    ]
+    others.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    return ([named] if named is not None else []) + others

@@ -15,7 +15,9 @@ __all__ = [
     "ConfigError",
     "CustomrunError",
     "HookError",
+    "NonFiniteLossError",
     "PluginError",
+    "TrainingInterrupted",
     "closest",
     "describe",
     "first_line",
@@ -49,7 +51,24 @@ def first_line(error: BaseException) -> str:
 
 
 class CustomrunError(Exception):
-    """Base class of every error the command line shows as one line with exit status 2."""
+    """Base class of every error the command line shows as one line, with exit status
+    ``exit_code`` (2: a mistake in the input)."""
+
+    exit_code = 2
+
+
+class NonFiniteLossError(CustomrunError):
+    """The loss became NaN or infinite and ``on_nonfinite = "error"``."""
+
+    exit_code = 1
+
+
+class TrainingInterrupted(CustomrunError):
+    """SIGINT or SIGTERM stopped training after a checkpoint; the exit status is 128 + the signal."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
 
 
 class ConfigError(CustomrunError):

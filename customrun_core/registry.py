@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -228,6 +229,41 @@ def _from_entry_points(kind: str, type_name: str) -> Any:
         ) from error
 
 
+# What a class named by an import path must be, per kind: a subclass of the base, or (no base)
+# a class with all of the methods. Anything else (os.system, eval, subprocess.Popen) is refused:
+# a config names components; it cannot call arbitrary code.
+_IMPORT_PATH_CONTRACTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "loops": ("customrun_core.loops.base:BaseLoop", ()),
+    "hooks": ("customrun_core.hooks.base:Hook", ()),
+    "optimizers": ("torch.optim:Optimizer", ()),
+    "optim_wrappers": ("customrun_core.optim.wrapper:OptimWrapper", ()),
+    "optim_wrapper_constructors": (None, ("__call__",)),
+    "param_schedulers": ("customrun_core.schedulers.base:ParamScheduler", ()),
+    "models": ("torch.nn:Module", ()),
+    "model_wrappers": ("torch.nn:Module", ()),
+    "datasets": ("torch.utils.data:Dataset", ()),
+    "metrics": (None, ("reset", "process", "compute")),
+}
+
+
+def _check_contract(kind: str, path: str, target: Any) -> Any:
+    base_path, methods = _IMPORT_PATH_CONTRACTS[kind]
+    if base_path is not None:
+        module_name, _, name = base_path.partition(":")
+        base = getattr(importlib.import_module(module_name), name)
+        if inspect.isclass(target) and issubclass(target, base):
+            return target
+        expected = f"a subclass of {module_name}.{name}"
+    else:
+        if inspect.isclass(target) and all(callable(getattr(target, m, None)) for m in methods):
+            return target
+        expected = f"a class with {', '.join(methods)}"
+    what = "a class" if inspect.isclass(target) else f"a {type(target).__name__}"
+    raise ComponentError(
+        f"{KINDS[kind]} {path!r} is {what}, not {expected}: an import path must name a component class"
+    )
+
+
 def _import_path(kind: str, path: str) -> Any:
     module_name, sep, attr = path.partition(":")
     if not sep:
@@ -239,13 +275,14 @@ def _import_path(kind: str, path: str) -> Any:
             f"{KINDS[kind]} {path!r}: cannot import module {module_name!r} ({error})"
         ) from None
     try:
-        return functools.reduce(getattr, attr.split("."), module)
+        target = functools.reduce(getattr, attr.split("."), module)
     except AttributeError:
         public = [n for n in dir(module) if not n.startswith("_")]
         raise ComponentError(
             f"{KINDS[kind]} {path!r}: module {module_name!r} has no attribute {attr!r}",
             suggestions=closest(attr, public),
         ) from None
+    return _check_contract(kind, path, target)
 
 
 def _unknown(kind: str, type_name: str) -> ComponentError:

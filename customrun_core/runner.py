@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
 from customrun_core.datasets.loader import build_dataloader, check_dataloader
-from customrun_core.errors import ConfigError
+from customrun_core.errors import ConfigError, TrainingInterrupted
 from customrun_core.hooks.defaults import build_hook, hook_tables, split_priority
 from customrun_core.hooks.manager import HookManager
 from customrun_core.hooks.param_scheduler import iter_schedulers
@@ -30,7 +32,12 @@ from customrun_core.hooks.tracing import parse_points
 from customrun_core.loops.selection import train_loop_table
 from customrun_core.metrics.evaluator import Evaluator, metric_tables
 from customrun_core.models.wrappers import unwrap_model
-from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, build_optim_wrapper, check_optimizer
+from customrun_core.optim.constructor import (
+    DEFAULT_CONSTRUCTOR,
+    build_optim_wrapper,
+    check_optimizer,
+    optimizer_warnings,
+)
 from customrun_core.optim.wrapper_dict import (
     OptimWrapperDict,
     build_optim_wrapper_dict,
@@ -39,7 +46,7 @@ from customrun_core.optim.wrapper_dict import (
 )
 from customrun_core.plugin_listing import header, plugin_rows
 from customrun_core.plugin_policy import activate as activate_plugin_policy
-from customrun_core.randomness import draw_seed, seed_everything
+from customrun_core.randomness import draw_seed, rng_state, seed_everything, set_rng_state
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.schedulers.build import (
     build_param_schedulers,
@@ -122,6 +129,8 @@ class Runner:
         for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
             hook, priority = self._located(lambda t=table, k=key: build_hook(t, k))
             self._located(lambda h=hook, p=priority, k=key: self.hooks.add(h, p), key)
+        self._stop_signal: signal.Signals | None = None
+        self.last_saved: tuple[str, int] | None = None  # (file name, iteration) of this run's last save
         self.optim_wrapper: Any = None
         self.param_schedulers: list[Any] | None = None
         self.train_dataloader = self.val_dataloader = self.test_dataloader = None
@@ -171,12 +180,54 @@ class Runner:
         self._build_loop("train")
         self._build_loop("val")
         self._start("train")
-        with self._running():
+        with self._running(), self._stopping_on_signals():
             self._load_or_resume()
             self.optim_wrapper.initialize_count_status(
                 self.model, self.train_loop.iter, self.train_loop.max_iters
             )
-            return self.train_loop.run()
+            model = self.train_loop.run()
+            if self.train_loop.interrupted:
+                raise TrainingInterrupted(
+                    f"stopped by {self._stop_signal.name} after iteration {self.iter}, checkpoint saved;"
+                    f" go on with: customrun train {self.cfg.source} --resume",
+                    self._stop_signal,
+                )
+            return model
+
+    def stop_requested(self) -> bool:
+        """Whether SIGINT or SIGTERM arrived (on any process): training then stops after the
+        current iteration, with a checkpoint. Under torchrun the processes agree on it every
+        iteration (one small all-reduce), so that they stop at the same one."""
+        stop = self._stop_signal is not None
+        if distributed.is_distributed():
+            stop = distributed.all_reduce_sum([float(stop)])[0] > 0
+            if stop and self._stop_signal is None:
+                self._stop_signal = signal.SIGTERM  # a peer's signal
+        return stop
+
+    @contextlib.contextmanager
+    def _stopping_on_signals(self) -> Iterator[None]:
+        """While training, the first SIGINT / SIGTERM asks for a graceful stop; a second one
+        exits at once (status 128 + signal). Signal handlers exist only in the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_signal(number: int, _frame: Any) -> None:
+            if self._stop_signal is not None:
+                os._exit(128 + number)  # the second signal: no cleanup, as asked
+            self._stop_signal = signal.Signals(number)
+            self.logger.warning(
+                f"{self._stop_signal.name} received: stopping after this iteration with a checkpoint"
+                " (send it again to exit at once)"
+            )
+
+        previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def val(self) -> dict[str, float]:
         """One validation pass; returns the metrics."""
@@ -373,6 +424,15 @@ class Runner:
             )
         build_wrapper = build_optim_wrapper_dict if is_per_submodule(optim_cfg) else build_optim_wrapper
         self.optim_wrapper = self._located(lambda: build_wrapper(self.model, optim_cfg), "optim_wrapper")
+        for message in optimizer_warnings(optim_cfg):
+            self.logger.warning(message)
+        members = (
+            self.optim_wrapper.values()
+            if isinstance(self.optim_wrapper, OptimWrapperDict)
+            else [self.optim_wrapper]
+        )
+        for member in members:
+            member.on_nonfinite, member.logger = self.cfg.on_nonfinite, self.logger
         loop = self.train_loop
 
         def schedulers(cfg: Any, wrapper: Any) -> list[Any]:
@@ -412,7 +472,13 @@ class Runner:
         else:
             state_dict, optimizer = unwrap_model(self.model).state_dict(), self.optim_wrapper.state_dict()
         checkpoint: dict[str, Any] = {
-            "meta": {"epoch": epoch, "iter": iteration, "seed": self.seed, "config": self.config_toml},
+            "meta": {
+                "epoch": epoch,
+                "iter": iteration,
+                "seed": self.seed,
+                "config": self.config_toml,
+                "rng": rng_state(),
+            },
             "state_dict": state_dict,
             "optimizer": optimizer,
             "param_schedulers": [s.state_dict() for s in iter_schedulers(self.param_schedulers)],
@@ -426,6 +492,7 @@ class Runner:
         if self.rank != 0:
             return None
         ckpt.write_text_atomic(self.work_dir / ckpt.LAST_CHECKPOINT, filename)
+        self.last_saved = (filename, iteration)
         self.logger.info(f"saved checkpoint {path}")
         return path
 
@@ -472,20 +539,40 @@ class Runner:
                 scheduler.load_state_dict(state)
             meta = checkpoint["meta"]
             self.train_loop.epoch, self.train_loop.iter = meta["epoch"], meta["iter"]
+            if "rng" in meta:
+                set_rng_state(meta["rng"])
         self.logger.info(f"loaded checkpoint {path}" + (" (weights only)" if weights_only else " (resumed)"))
         return checkpoint
 
+    def _resume_newest(self) -> None:
+        """Resume from the newest checkpoint of the work directory that loads; a damaged or
+        missing one is passed over with a warning naming it."""
+        candidates = ckpt.resume_candidates(self.work_dir)
+        if not candidates:
+            self.logger.warning(f"resume = true but {self.work_dir} has no checkpoint: training from scratch")
+            return
+        refused = []
+        for path in candidates:
+            try:
+                self.load_checkpoint(path)
+                return
+            except ConfigError as error:
+                refused.append(str(path))
+                self.logger.warning(f"cannot resume from it: {error.message}; trying the previous checkpoint")
+        raise ConfigError(
+            f"no checkpoint of {self.work_dir} loads (tried {', '.join(refused)}): remove them or pass --resume PATH",
+            file=self.cfg.source,
+            key="resume",
+        )
+
     def _load_or_resume(self) -> None:
+        if self.rank == 0:
+            for path in ckpt.remove_unfinished(self.work_dir):
+                self.logger.info(f"removed {path}, left by a save that did not finish")
         resume = self.cfg.resume
         if isinstance(resume, str):
             self.load_checkpoint(resume)
         elif resume:
-            latest = ckpt.latest(self.work_dir)
-            if latest is not None:
-                self.load_checkpoint(latest)
-            else:
-                self.logger.warning(
-                    f"resume = true but {self.work_dir} has no checkpoint: training from scratch"
-                )
+            self._resume_newest()
         elif self.cfg.load_from:
             self.load_checkpoint(self.cfg.load_from, weights_only=True)

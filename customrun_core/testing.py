@@ -32,6 +32,22 @@ Fixtures:
             assert hook.count == result.runner.iter
             assert result.calls_to("after_train_iter")[0].brief == ("after_train_iter", 0, 0, 0)
 
+``customrun_cli(*args, in_subprocess=False) -> CliResult``
+    Runs ``customrun ARGS`` with ``tmp_path`` as the working directory and returns its exit
+    status, stdout and stderr, as a user sees them (without ``CUSTOMRUN_TRACEBACK``). In this
+    process by default, through click's ``CliRunner``: an exception that escapes is written to
+    stderr as Python would write it, exit status 1. ``in_subprocess=True`` runs ``python -m
+    customrun_core`` instead (the distributions of ``customrun_distribution`` are visible there).
+    What ``custom_imports`` registered is undone after the test (``customrun_isolated``).
+
+    ::
+
+        def test_a_misspelt_argument_is_one_line(customrun_cli, customrun_config):
+            config = customrun_config(train_cfg={"max_epoch": 1})
+            result = customrun_cli("train", config)
+            assert result.exit_code == 2
+            assert result.stderr_lines[0].startswith(f"error: {config}: train_cfg.max_epoch: ")
+
 ``customrun_distribution(name, entry_points=..., modules=...) -> Path``
     Installs a distribution written by :func:`make_distribution` for this test (on ``sys.path``
     and ``PYTHONPATH``, so subprocesses see it too) and rescans entry points.
@@ -53,8 +69,10 @@ points no hook implements, whatever the priorities. A call nested in another one
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +87,14 @@ if TYPE_CHECKING:
     from customrun_core.config import RunConfig
     from customrun_core.runner import Runner
 
-__all__ = ["HookCall", "RunResult", "make_distribution", "tiny_config"]
+__all__ = [
+    "CliResult",
+    "HookCall",
+    "RunResult",
+    "assert_resume_is_exact",
+    "make_distribution",
+    "tiny_config",
+]
 
 MODES = ("train", "val", "test")
 
@@ -131,6 +156,76 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
     return cfg
 
 
+def assert_resume_is_exact(config: Mapping[str, Any], directory: Path, every: int) -> list[int]:
+    """Train ``config`` once, with a checkpoint every ``every`` iterations, then resume from each of
+    those checkpoints in a new runner and assert that every resumed run ends with the same weights,
+    optimizer state and buffers as the uninterrupted one, bit for bit. Returns the iterations
+    resumed from. Use it to check that a hook's or a component's own state survives a resume.
+
+    ``config`` is a mapping (:func:`tiny_config` and changes); run directories go under
+    ``directory``. Bit-identity needs a seed and, for some models, ``deterministic = true``.
+    """
+    from customrun_core.runner import Runner
+
+    hooks = dict(config.get("default_hooks", {}))
+    hooks["checkpoint"] = {"type": "CheckpointHook", "by_epoch": False, "interval": every}
+    base = {**config, "default_hooks": hooks}
+    full = Runner.from_config({**base, "work_dir": str(directory / "full")})
+    full.train()
+    expected = _final_state(full)
+    points = list(range(every, full.iter, every))
+    for point in points:
+        checkpoint = directory / "full" / f"iter_{point}.pt"
+        resumed = Runner.from_config(
+            {**base, "work_dir": str(directory / f"from_{point}"), "resume": str(checkpoint)}
+        )
+        resumed.train()
+        got = _final_state(resumed)
+        assert got.keys() == expected.keys(), f"resumed from iteration {point}: other state entries"
+        for name, value in expected.items():
+            if not _same(value, got[name]):
+                raise AssertionError(
+                    f"resumed from iteration {point}: {name} differs from the uninterrupted run"
+                )
+    return points
+
+
+def _final_state(runner: Runner) -> dict[str, Any]:
+    """What a run ends with, flattened: the model's state dict, the optim wrapper's, and its last
+    checkpoint but the config text (which names the work directory): the schedulers, the RNG
+    states and what hooks add to a checkpoint (an EMA hook's average)."""
+    from customrun_core import checkpoint as ckpt
+    from customrun_core.models.wrappers import unwrap_model
+
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(f"{prefix}[{index}]", item)
+        else:
+            flat[prefix] = value
+
+    walk("model", unwrap_model(runner.model).state_dict())
+    walk("optimizer", runner.optim_wrapper.state_dict())
+    if runner.last_saved is not None:
+        saved = ckpt.load(runner.work_dir / runner.last_saved[0])
+        saved["meta"].pop("config")
+        walk("checkpoint", saved)
+    return flat
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    return bool(a == b)
+
+
 @attrs.frozen
 class HookCall:
     """One call of a hook point: where the run stood and which arguments it passed.
@@ -183,6 +278,20 @@ class RunResult:
     def calls_to(self, point: str) -> list[HookCall]:
         """The calls of one hook point."""
         return [call for call in self.calls if call.point == point]
+
+
+@attrs.frozen
+class CliResult:
+    """What :func:`customrun_cli` gives back: the command's exit status and what it wrote."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        """stderr's non-empty lines."""
+        return [line for line in self.stderr.splitlines() if line.strip()]
 
 
 class _Recorder:
@@ -248,14 +357,49 @@ def customrun_config(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
+def customrun_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, customrun_isolated: None
+) -> Callable[..., CliResult]:
+    """A factory: ``customrun_cli(*args, in_subprocess=False)`` runs ``customrun ARGS`` and
+    returns a :class:`CliResult` (see the module's docstring)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CUSTOMRUN_TRACEBACK", raising=False)
+
+    def run(*args: str | os.PathLike[str], in_subprocess: bool = False) -> CliResult:
+        argv = [str(arg) for arg in args]
+        if in_subprocess:
+            done = subprocess.run(
+                [sys.executable, "-m", "customrun_core", *argv],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            return CliResult(done.returncode, done.stdout, done.stderr)
+        from click.testing import CliRunner
+
+        from customrun_core.cli import cli
+
+        result = CliRunner().invoke(cli, argv, prog_name="customrun")
+        stderr = result.stderr
+        if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))  # what Python prints at exit
+        return CliResult(result.exit_code, result.stdout, stderr)
+
+    return run
+
+
+@pytest.fixture
 def customrun_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A factory: ``customrun_distribution(name, entry_points=..., modules=...)`` installs a
     distribution for this test (on ``sys.path`` and ``PYTHONPATH``) and rescans entry points."""
     created: list[str] = []
+    roots: list[str] = []
 
     def install(name: str, **kwargs: Any) -> Path:
         root = make_distribution(tmp_path / f"site-{name}", name, **kwargs)
         monkeypatch.syspath_prepend(str(root))
+        roots.append(str(root))
         paths = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
         created.extend(Path(m).with_suffix("").parts[0] for m in kwargs.get("modules", {}) or {})
@@ -266,6 +410,8 @@ def customrun_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     for module in list(sys.modules):
         if module.split(".")[0] in created:
             del sys.modules[module]
+    # off sys.path before the rescan (monkeypatch would undo it only later): no stale entries
+    sys.path[:] = [entry for entry in sys.path if entry not in roots]
     registry.refresh()
 
 

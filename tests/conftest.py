@@ -11,4 +11,3 @@ pytest_plugins = ["customrun_core.testing"]
 def _isolated_cwd(tmp_path, monkeypatch):
     """Every test runs in its own directory, so default work_dirs never collide."""
     monkeypatch.chdir(tmp_path)
-

@@ -28,7 +28,9 @@ def test_digits_example_trains_and_the_checkpoint_reproduces_validation(tmp_path
     assert (work / "last_checkpoint").read_text() == "epoch_10.pt"
     assert (work / "config.toml").is_file()
 
-    tested = runner.invoke(cli, ["test", str(EXAMPLE), "--checkpoint", str(work / "epoch_10.pt"), "--work-dir", str(work)])
+    tested = runner.invoke(
+        cli, ["test", str(EXAMPLE), "--checkpoint", str(work / "epoch_10.pt"), "--work-dir", str(work)]
+    )
     assert tested.exit_code == 0, tested.output
     metrics = json.loads(tested.output.strip().splitlines()[-1])
     assert metrics["accuracy/top1"] == val[-1]["accuracy/top1"]

@@ -144,7 +144,9 @@ def test_wrapper_settings_checked_when_the_group_exists(
 
 
 def test_fsdp_in_a_group_of_one_trains_like_no_wrapper(torchrun_env: None, customrun_run: Any) -> None:
-    sharded = customrun_run(launcher="torchrun", model_wrapper_cfg={"type": "FSDP", "shard_modules": ["Linear"]})
+    sharded = customrun_run(
+        launcher="torchrun", model_wrapper_cfg={"type": "FSDP", "shard_modules": ["Linear"]}
+    )
     assert parallel.is_sharded(sharded.runner.model) and not is_model_wrapper(sharded.runner.model)
     assert sharded.runner.world_size == 1 and distributed.is_initialized()  # kept for test()
     assert sharded.runner.test()["accuracy/top1"] > 50.0
@@ -172,7 +174,9 @@ def test_fsdp_skips_gradient_sync_on_accumulation_steps() -> None:
         def set_requires_gradient_sync(self, flag: bool) -> None:
             calls.append(flag)
 
-    optim_wrapper = OptimWrapper(torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1), accumulative_counts=3)
+    optim_wrapper = OptimWrapper(
+        torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1), accumulative_counts=3
+    )
     optim_wrapper.initialize_count_status(None, 0, 6)
     for _ in range(6):
         with optim_wrapper.optim_context(Sharded()):

@@ -57,3 +57,19 @@ def test_the_plugin_guide_lists_every_entry_point_group_and_plugin_kind() -> Non
     for kind, spec in PLUGIN_KINDS.items():
         component = plugin_names("warmup-hold", kind).component
         assert f"| `{kind}` | `{registry.GROUP_PREFIX}{spec.group}` | `{component}` |" in text, kind
+
+
+def test_every_test_the_guarantees_page_names_exists() -> None:
+    """docs/guarantees.md holds each promise to a test by name: a renamed or deleted test breaks it."""
+    import re
+
+    root = DOCS.parent
+    text = (DOCS / "guarantees.md").read_text(encoding="utf-8")
+    named = re.findall(r"`([\w/.-]+\.py)(?:::(\w+))?`", text)
+    assert len(named) >= 20
+    for path, test in named:
+        assert (root / path).is_file(), path
+        if test:
+            assert re.search(rf"^def {test}\(", (root / path).read_text(encoding="utf-8"), re.M), (
+                f"{path}::{test}"
+            )

@@ -110,7 +110,9 @@ def test_listing_shows_status_and_the_run_records_its_plugins(ping, tmp_path) ->
     recorded = json.loads((tmp_path / "w" / "plugins.json").read_text())
     ping_row = next(r for r in recorded if r["distribution"] == "customrun-ping")
     assert ping_row["status"] == "loaded" and ping_row["provides"] == {"hooks": ["PingHook"]}
-    header = next(line for line in (tmp_path / "w" / "run.log").read_text().splitlines() if " plugins: " in line)
+    header = next(
+        line for line in (tmp_path / "w" / "run.log").read_text().splitlines() if " plugins: " in line
+    )
     assert "customrun-ping-1.0" in header.split(" plugins: ")[1].split(", ")
 
 
@@ -125,7 +127,9 @@ def test_requirements_reproduce_the_enabled_plugin_set(ping) -> None:
     lines = CliRunner().invoke(cli, ["plugins", "--requirements"]).output.splitlines()
     assert "customrun-ping==1.0" in lines
     assert not any(line.startswith("customrun-core") for line in lines)
-    disabled = CliRunner().invoke(cli, ["plugins", "--requirements", "--disable-plugin", "customrun-ping"]).output
+    disabled = (
+        CliRunner().invoke(cli, ["plugins", "--requirements", "--disable-plugin", "customrun-ping"]).output
+    )
     assert "customrun-ping" not in disabled
 
 
@@ -149,7 +153,7 @@ def test_schedule_and_param_groups_take_the_plugin_switches(ping, tmp_path) -> N
     cfg.write_text(
         'model = { type = "ClassifierModel", backbone = { type = "MLP", in_features = 64, num_classes = 10 } }\n'
         'optim_wrapper = { optimizer = { type = "SGD", lr = 0.1 } }\n'
-        'train_cfg = { max_epochs = 1 }\n'
+        "train_cfg = { max_epochs = 1 }\n"
         '[plugins]\nrequire = ["customrun-ping>=2"]\n'
     )
     for command in (["schedule", str(cfg), "--iters-per-epoch", "2"], ["param-groups", str(cfg)]):

@@ -108,7 +108,10 @@ def test_only_the_named_component_is_imported(customrun_distribution) -> None:
     customrun_distribution(
         "customrun-lazy",
         entry_points={"customrun.hooks": {"GoodHook": "lazy_good:RecHook", "BrokenHook": "lazy_broken:Nope"}},
-        modules={"lazy_good.py": HOOK_MODULE, "lazy_broken.py": "raise ImportError('heavy dependency missing')\n"},
+        modules={
+            "lazy_good.py": HOOK_MODULE,
+            "lazy_broken.py": "raise ImportError('heavy dependency missing')\n",
+        },
     )
     registry.resolve("hooks", "GoodHook")
     assert "lazy_good" in sys.modules

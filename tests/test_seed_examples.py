@@ -61,7 +61,9 @@ def test_seed_lengths_are_kept() -> None:
 
 
 def test_seed_new_hook_sets_the_hyper_parameter(tmp_path: Path) -> None:
-    runner = Runner.from_config(SEEDS / "custom_hook.toml", ["train_cfg.max_epochs=1"], work_dir=str(tmp_path))
+    runner = Runner.from_config(
+        SEEDS / "custom_hook.toml", ["train_cfg.max_epochs=1"], work_dir=str(tmp_path)
+    )
     runner.train()
     last_iter = len(runner.train_dataloader) - 1
     assert runner.model.hyper_parameter == 2 * last_iter + 1  # a * iter + b of the last iteration

@@ -3,13 +3,15 @@ so ``customrun --help`` and ``customrun plugins`` never import torch."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from customrun_core import __version__
-from customrun_core.errors import CustomrunError
+from customrun_core.errors import CustomrunError, closest
 
 SUBCOMMANDS = {
     "train": "customrun_core.cli.train:train",
@@ -38,6 +40,53 @@ traceback_option = click.option(
 )
 
 
+# Newer click's own classes of usage error (absent from click 8.1: nothing is an instance of ()).
+_NO_SUCH_COMMAND: Any = getattr(click.exceptions, "NoSuchCommand", ())  # click >= 8.4
+_HELP_WITHOUT_ARGUMENTS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+class OneLineUsageError(click.UsageError):
+    """A command-line mistake shown as one line, ``customrun train: error: no such option '--foo'
+    (did you mean '--set'?)``, instead of click's usage block; exit status 2, as click's."""
+
+    def __init__(self, error: click.UsageError, command_path: str) -> None:
+        plain = isinstance(error, (click.NoSuchOption, _NO_SUCH_COMMAND))  # suggestions added below
+        text = " ".join((error.message if plain else error.format_message()).split()).rstrip(".")
+        text = text[:1].lower() + text[1:]  # click's messages are sentences
+        suggestions = _close_names(error)
+        if suggestions:
+            text += " (did you mean " + " or ".join(repr(s) for s in suggestions) + "?)"
+        super().__init__(f"{command_path}: error: {text}", error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.message, err=True, file=file)
+
+
+def _close_names(error: click.UsageError) -> list[str]:
+    """The options (commands) of the erring command closest to an unknown one."""
+    ctx = error.ctx
+    if isinstance(error, click.NoSuchOption) and ctx is not None:
+        names = [name for param in ctx.command.params for name in param.opts + param.secondary_opts]
+        return closest(error.option_name, [name for name in names if name.startswith("--")])
+    if isinstance(error, _NO_SUCH_COMMAND) and ctx is not None:
+        return closest(error.command_name, getattr(ctx.command, "list_commands", lambda _: [])(ctx))
+    return []
+
+
+@contextlib.contextmanager
+def one_line_usage_errors(command_path: Any) -> Iterator[None]:
+    """Turn click's usage errors raised inside into :class:`OneLineUsageError`. ``command_path``
+    (a callable) names the command when the error carries no context of its own. A bare
+    ``customrun`` still shows the help."""
+    try:
+        yield
+    except (_HELP_WITHOUT_ARGUMENTS, OneLineUsageError):
+        raise
+    except click.UsageError as error:
+        path = error.ctx.command_path if error.ctx is not None else command_path()
+        raise OneLineUsageError(error, path) from None
+
+
 class LazyGroup(click.Group):
     """Imports a subcommand's module only when that subcommand runs (or its help is shown)."""
 
@@ -56,14 +105,24 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with one_line_usage_errors(lambda: info_name or self.name or "customrun"):
+            return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
+        def command_path() -> str:
+            return " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand]))
+
         try:
-            return super().invoke(ctx)
+            with one_line_usage_errors(command_path):
+                return super().invoke(ctx)
         except CustomrunError as error:
             if ctx.meta.get("customrun.traceback"):
                 raise
             click.echo(f"error: {error}", err=True)
-            ctx.exit(2)
+            ctx.exit(error.exit_code)
 
 
 # Kept here so that listing commands imports none of them.

@@ -18,13 +18,18 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """One TOML file as a dict; a missing file or bad syntax is a one-line :class:`ConfigError`."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            text = f.read().decode()
+        return tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError("no such config file", file=str(path)) from None
     except IsADirectoryError:
         raise ConfigError("expected a TOML file, got a directory", file=str(path)) from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"invalid TOML: {error}", file=str(path)) from None
+        # tomllib names no line for a file that stops short (a cut-off file, an unclosed array)
+        where = f"(at end of document, line {max(len(text.splitlines()), 1)})"
+        raise ConfigError(
+            f"invalid TOML: {str(error).replace('(at end of document)', where)}", file=str(path)
+        ) from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"invalid TOML: not UTF-8 ({error.reason})", file=str(path)) from None
 
@@ -74,10 +79,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not all(part.strip() for part in key.split(".")):
         raise ConfigError(f"expected KEY.PATH=VALUE, got {text!r}", file="--set")
+    raw = raw.strip()
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()  # lets --set work_dir=runs/a through without quotes
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError as error:
+        if raw[:1] in ("[", "{", '"', "'"):  # meant as an array, a table or a string: say what is wrong
+            reason = str(error).split(" (at ")[0]
+            raise ConfigError(f"invalid TOML value {raw!r}: {reason}", file="--set", key=key) from None
+        value = raw  # a bare word: lets --set work_dir=runs/a through without quotes
     return key.split("."), value
 
 

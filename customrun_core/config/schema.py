@@ -26,7 +26,7 @@ class CustomImports:
 class Randomness:
     """Seeds for Python, NumPy and torch; ``deterministic`` turns on torch's deterministic algorithms."""
 
-    seed: int | None = None
+    seed: int | None = attrs.field(default=None, metadata={"minimum": 0})
     deterministic: bool = False
 
 
@@ -36,7 +36,7 @@ class DistConfig:
     NCCL on CUDA and Gloo on the CPU; ``timeout`` (seconds) bounds every collective operation."""
 
     backend: Literal["nccl", "gloo", "mpi", "ucc"] | None = None
-    timeout: int = 1800
+    timeout: int = attrs.field(default=1800, metadata={"minimum": 1})
 
 
 @attrs.frozen
@@ -75,6 +75,7 @@ class RunConfig:
     dist_cfg: DistConfig = attrs.field(factory=DistConfig)
     model_wrapper_cfg: Table = attrs.field(factory=dict)
     sync_bn: bool | Literal["torch"] = False
+    on_nonfinite: Literal["error", "skip", "warn"] = "error"
     randomness: Randomness = attrs.field(factory=Randomness)
     load_from: str | None = None
     resume: bool | str = False
@@ -96,7 +97,9 @@ def _drop_none(value: Any) -> Any:
 
 
 def structure(cls: type[Any], data: Any, file: str, prefix: str = "") -> Any:
-    """Build the attrs class ``cls`` from TOML data, one-line :class:`ConfigError` on any mistake."""
+    """Build the attrs class ``cls`` from TOML data, one-line :class:`ConfigError` on any mistake.
+
+    A field with ``metadata={"minimum": N}`` refuses a number below ``N``."""
     if not isinstance(data, dict):
         raise ConfigError(types.check(data, dict) or "expected a table", file=file, key=prefix or None)
     hints = typing.get_type_hints(cls)
@@ -121,11 +124,19 @@ def structure(cls: type[Any], data: Any, file: str, prefix: str = "") -> Any:
         if attrs.has(hint):
             value = structure(hint, value, file, _join(prefix, name))
         else:
-            problem = types.check(value, hint)
+            problem = types.check(value, hint) or _check_minimum(value, hint, field)
             if problem:
                 raise ConfigError(problem, file=file, key=_join(prefix, name))
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _check_minimum(value: Any, hint: Any, field: attrs.Attribute[Any]) -> str | None:
+    """A field's ``minimum`` (its metadata) checked: values TOML allows but a run cannot use."""
+    minimum = field.metadata.get("minimum")
+    if minimum is None:
+        return None
+    return types.check_minimum(value, minimum, types.expected(hint) or "a number")
 
 
 def _join(prefix: str, key: str) -> str:

@@ -16,6 +16,13 @@ from typing import Any
 from customrun_core.errors import describe
 
 _NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a table"}
+_PLURALS = {
+    "a boolean": "booleans",
+    "an integer": "integers",
+    "a number": "numbers",
+    "a string": "strings",
+    "a table": "tables",
+}
 
 
 def _origin(hint: Any) -> Any:
@@ -35,12 +42,27 @@ def expected(hint: Any) -> str | None:
     if origin in _NAMES:
         return _NAMES[origin]
     if origin in (list, tuple, cabc.Sequence):
-        return "an array"
+        return _array(hint)
     if origin is cabc.Mapping:
         return "a table"
     if isinstance(origin, type):
         return f"a {origin.__name__}"
     return None
+
+
+def _array(hint: Any) -> str:
+    """``an array``, said more precisely where the items' kind is plain: ``an array of integers``,
+    ``an array of 2 numbers``."""
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    kinds = {expected(a) for a in args}
+    if len(kinds) != 1 or None in kinds:
+        return "an array"
+    kind = kinds.pop()
+    plural = _PLURALS.get(kind)
+    if plural is None:
+        return "an array"
+    fixed = _origin(hint) is tuple and Ellipsis not in typing.get_args(hint)
+    return f"an array of {len(args)} {plural}" if fixed else f"an array of {plural}"
 
 
 def matches(value: Any, hint: Any) -> bool:
@@ -84,3 +106,17 @@ def check(value: Any, hint: Any) -> str | None:
     if want is None:
         return None
     return f"expected {want}, got {describe(value)}"
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a TOML integer or float (a boolean is neither)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_minimum(value: Any, minimum: float, what: str = "a number", exclusive: bool = False) -> str | None:
+    """None when the number ``value`` is at least ``minimum`` (above it when ``exclusive``), else
+    the message ``expected a number >= 0, got -0.1``. A value that is not a number passes: its
+    type is checked apart."""
+    if not is_number(value) or (value > minimum if exclusive else value >= minimum):
+        return None
+    return f"expected {what} {'>' if exclusive else '>='} {minimum:g}, got {value}"

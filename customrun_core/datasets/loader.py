@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import attrs
@@ -15,9 +16,9 @@ class DataLoaderConfig:
     """The keys of a dataloader table (``torch.utils.data.DataLoader``'s names)."""
 
     dataset: dict[str, Any]
-    batch_size: int = 1
+    batch_size: int = attrs.field(default=1, metadata={"minimum": 1})
     shuffle: bool = False
-    num_workers: int = 0
+    num_workers: int = attrs.field(default=0, metadata={"minimum": 0})
     drop_last: bool = False
     pin_memory: bool = False
     persistent_workers: bool = False
@@ -86,6 +87,41 @@ def _sampler(
     )
 
 
+class ResumableSampler:
+    """The training sampler: the order of ``base`` (or the dataset's own order), able to start
+    the next pass part-way (:meth:`skip_batches`) so that a run resumed from a checkpoint taken
+    inside an epoch reads the rest of that epoch's batches, no batch twice.
+
+    ``set_epoch`` also re-seeds the DataLoader's ``generator`` with ``seed + epoch``: that is
+    where the DataLoader draws its worker seeds, so a resumed epoch's workers (and their random
+    augmentations) get the seeds of the uninterrupted run, and the global torch generator is
+    never drawn from by the data pipeline.
+    """
+
+    def __init__(self, base: Any, size: int, batch_size: int, generator: Any, seed: int) -> None:
+        self.base, self.size, self.batch_size = base, size, batch_size
+        self.generator, self.seed = generator, seed
+        self._skip = 0
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+        self.generator.manual_seed(self.seed + epoch)
+
+    def skip_batches(self, count: int) -> None:
+        """Leave out the first ``count`` batches of the next pass only."""
+        self._skip = count * self.batch_size
+
+    def __iter__(self) -> Any:
+        skip, self._skip = self._skip, 0
+        order = iter(self.base) if self.base is not None else iter(range(self.size))
+        return itertools.islice(order, skip, None)
+
+    def __len__(self) -> int:
+        return len(self.base) if self.base is not None else self.size
+
+
 def build_dataloader(
     cfg: Any, key: str, file: str, seed: int, rank: int = 0, world_size: int = 1, train: bool = True
 ) -> Any:
@@ -95,14 +131,20 @@ def build_dataloader(
     ``DistributedSampler`` (padded so every process takes as many steps), evaluation data through
     :class:`ShardSampler` (unpadded, so metrics summed over processes count each sample once).
     """
+    import torch
     from torch.utils.data import DataLoader
 
     table = check_dataloader(cfg, key, file)
     dataset = build("datasets", table.dataset, key=f"{key}.dataset")
+    generator = torch.Generator().manual_seed(seed)  # the loader's own: the global one stays untouched
+    sampler = _sampler(dataset, table.shuffle, seed, rank, world_size, train, table.drop_last)
+    if train:
+        sampler = ResumableSampler(sampler, len(dataset), table.batch_size, generator, seed)
     return DataLoader(
         dataset,
         batch_size=table.batch_size,
-        sampler=_sampler(dataset, table.shuffle, seed, rank, world_size, train, table.drop_last),
+        sampler=sampler,
+        generator=generator,
         num_workers=table.num_workers,
         drop_last=table.drop_last,
         pin_memory=table.pin_memory,

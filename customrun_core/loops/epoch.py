@@ -12,7 +12,8 @@ class EpochBasedTrainLoop(TrainLoop):
     """``max_epochs`` passes over the training data (MMEngine's loop of that name).
 
     ``runner.epoch`` counts finished epochs (incremented after ``after_train_epoch``), ``runner.iter``
-    finished iterations; the last epoch is always validated.
+    finished iterations; the last epoch is always validated. A run resumed from a checkpoint
+    taken inside an epoch goes on with that epoch's remaining batches.
     """
 
     by_epoch = True
@@ -31,6 +32,8 @@ class EpochBasedTrainLoop(TrainLoop):
         runner.call_hook("before_train")
         while self.epoch < self.max_epochs and not self.stop_training:
             self.run_epoch()
+            if self.interrupted:
+                break
             if self.should_validate(self.epoch, self.max_epochs):
                 runner.val_loop.run()
         runner.call_hook("after_train")
@@ -40,7 +43,11 @@ class EpochBasedTrainLoop(TrainLoop):
         runner = self.runner
         runner.call_hook("before_train_epoch")
         runner.model.train()
-        for batch_idx, data_batch in enumerate(self.dataloader):
+        done = self.iter - self.epoch * len(self.dataloader)  # > 0 when resumed inside this epoch
+        self.skip_batches(done)
+        for batch_idx, data_batch in enumerate(self.dataloader, start=done):
             self.run_iter(batch_idx, data_batch)
+            if self.interrupted:
+                return  # the epoch is not over: a resumed run finishes it
         runner.call_hook("after_train_epoch")
         self.epoch += 1

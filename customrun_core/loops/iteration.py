@@ -9,13 +9,17 @@ from customrun_core.errors import ConfigError
 from customrun_core.loops.training import TrainLoop
 
 
-def _cycle(dataloader: Any) -> Iterator[Any]:
-    """Batches forever: each exhausted pass starts a new one with the sampler's next epoch."""
-    epoch = 0
+def _cycle(loop: TrainLoop) -> Iterator[Any]:
+    """Batches forever from ``loop.iter`` on: each exhausted pass starts a new one with the
+    sampler's next epoch; a resumed run starts inside the pass it stopped in."""
+    dataloader = loop.dataloader
+    sampler = getattr(dataloader, "sampler", None)
+    epoch, done = divmod(loop.iter, len(dataloader))
     while True:
-        sampler = getattr(dataloader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
+        loop.skip_batches(done)
+        done = 0
         yield from dataloader
         epoch += 1
 
@@ -42,12 +46,15 @@ class IterBasedTrainLoop(TrainLoop):
         runner = self.runner
         runner.call_hook("before_train")
         runner.call_hook("before_train_epoch")
-        batches = _cycle(self.dataloader)
+        batches = _cycle(self)
         while self.iter < self.max_iters and not self.stop_training:
             runner.model.train()
             self.run_iter(self.iter, next(batches))
+            if self.interrupted:
+                break
             if self.should_validate(self.iter, self.max_iters):
                 runner.val_loop.run()
-        runner.call_hook("after_train_epoch")
+        if not self.interrupted:
+            runner.call_hook("after_train_epoch")
         runner.call_hook("after_train")
         return runner.model

@@ -18,7 +18,8 @@ class TrainLoop(BaseLoop):
         self.val_begin, self.val_interval = val_begin, val_interval
         self.epoch = 0
         self.iter = 0
-        self.stop_training = False
+        self.stop_training = False  # a hook's request: stop at the end of this epoch (MMEngine's)
+        self.interrupted = False  # a signal's: stop after this iteration, with a checkpoint
 
     max_epochs: int
     max_iters: int
@@ -31,6 +32,17 @@ class TrainLoop(BaseLoop):
         outputs = runner.model.train_step(data_batch, runner.optim_wrapper)
         runner.call_hook("after_train_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
         self.iter += 1
+        if runner.stop_requested():
+            name = f"iter_{self.iter}.pt"
+            if runner.last_saved != (name, self.iter):  # a hook did not save it just now
+                runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
+            self.interrupted = True
+
+    def skip_batches(self, count: int) -> None:
+        """Start the train dataloader's next pass ``count`` batches in (resuming inside a pass)."""
+        sampler = getattr(self.dataloader, "sampler", None)
+        if count and hasattr(sampler, "skip_batches"):
+            sampler.skip_batches(count)
 
     def should_validate(self, done: int, total: int) -> bool:
         """MMEngine's rule, on the count of finished epochs (or iterations): from ``val_begin``,

@@ -57,7 +57,7 @@ class BaseModel(nn.Module):
         with optim_wrapper.optim_context(self):
             losses = self(inputs, targets, mode="loss")
         loss, log_vars = parse_losses(losses)
-        optim_wrapper.update_params(loss)
+        optim_wrapper.update_params(loss, terms=log_vars)
         return log_vars
 
     def val_step(self, data_batch: Any) -> Any:

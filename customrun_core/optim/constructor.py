@@ -13,21 +13,27 @@ from customrun_core.build import (
     build,
     call_checked,
     check_arguments,
+    join_key,
     resolve_checked,
     resolve_type,
     split_type,
 )
-from customrun_core.errors import ConfigError
+from customrun_core.config.types import check_minimum, is_number
+from customrun_core.errors import ConfigError, describe
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.optim.paramwise import (
     PARAMWISE_KEYS,
     ParamGroups,
     build_param_groups,
     check_paramwise_cfg,
+    optimizer_group_keys,
 )
 
 DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
 DEFAULT_WRAPPER = "OptimWrapper"
+# Optimizer arguments that are never negative, whichever optimizer takes them: torch.optim refuses
+# a negative one only when the optimizer is built, an optimizer of a plugin perhaps never.
+NON_NEGATIVE_ARGUMENTS = ("lr", "weight_decay", "momentum")
 
 
 class DefaultOptimWrapperConstructor:
@@ -60,7 +66,11 @@ class DefaultOptimWrapperConstructor:
         self.base_lr = _base_value(optimizer_cfg, "lr")
         self.base_wd = _base_value(optimizer_cfg, "weight_decay")
         if self.paramwise_cfg or not isinstance(self.paramwise_cfg, Mapping):
-            check_paramwise_cfg(self.paramwise_cfg, self.base_lr, self.base_wd, self.paramwise_keys)
+            optimizer_cls = resolve_type("optimizers", split_type(optimizer_cfg, "optimizer")[0], "optimizer")
+            group_keys = optimizer_group_keys(optimizer_cls)
+            check_paramwise_cfg(
+                self.paramwise_cfg, self.base_lr, self.base_wd, self.paramwise_keys, group_keys
+            )
 
     def param_groups(self, model: nn.Module) -> ParamGroups:
         """The parameter groups for ``model`` (a wrapper is unwrapped), without building the optimizer.
@@ -104,7 +114,43 @@ def check_optimizer(cfg: Any, key: str = "optimizer") -> tuple[Any, dict[str, An
     optimizer_cls = resolve_type("optimizers", type_name, key)
     first = next(iter(inspect.signature(optimizer_cls).parameters))
     check_arguments(optimizer_cls, kwargs, {first: None}, key)
+    for name in NON_NEGATIVE_ARGUMENTS:
+        problem = check_minimum(kwargs.get(name), 0)
+        if problem:
+            raise ConfigError(problem, key=join_key(key, name))
     return optimizer_cls, kwargs, first
+
+
+def optimizer_warnings(cfg: Any, key: str = "optim_wrapper") -> list[str]:
+    """What the optimizer tables of ``optim_wrapper`` (one wrapper, or one per submodule) allow
+    but likely do not mean, one message each: an ``lr`` of 0, with which no parameter moves."""
+    if not isinstance(cfg, Mapping):
+        return []
+    if "optimizer" not in cfg:  # one wrapper per submodule, or a mistake reported elsewhere
+        return [m for name, sub in cfg.items() for m in optimizer_warnings(sub, join_key(key, name))]
+    optimizer = cfg["optimizer"]
+    if isinstance(optimizer, Mapping) and is_number(optimizer.get("lr")) and optimizer["lr"] == 0:
+        return [f"{key}.optimizer.lr: 0 leaves every parameter where it is, unless a scheduler raises it"]
+    return []
+
+
+def check_clip_grad(cfg: Any) -> None:
+    """``clip_grad``'s ``max_norm`` or ``clip_value``: a positive number (MMEngine takes 0 or a
+    negative one silently, and clipping to it zeroes every gradient or flips it)."""
+    clip_grad = cfg.get("clip_grad") if isinstance(cfg, Mapping) else None
+    if not isinstance(clip_grad, Mapping):
+        return
+    for name in ("max_norm", "clip_value"):
+        if name not in clip_grad:
+            continue
+        value = clip_grad[name]
+        problem = (
+            f"expected a number, got {describe(value)}"
+            if not is_number(value)
+            else check_minimum(value, 0, exclusive=True)
+        )
+        if problem:
+            raise ConfigError(problem, key=f"clip_grad.{name}")
 
 
 def build_constructor(cfg: dict[str, Any]) -> Any:
@@ -126,4 +172,5 @@ def build_constructor(cfg: dict[str, Any]) -> Any:
 
 def build_optim_wrapper(model: nn.Module, cfg: dict[str, Any]) -> Any:
     """The wrapper ``optim_wrapper`` describes, built by its ``constructor``."""
+    check_clip_grad(cfg)
     return build_constructor(cfg)(model)

@@ -8,6 +8,7 @@ custom key that matches nothing) customrun says so at build time, in one line th
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import warnings
@@ -17,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from customrun_core.config import types
 from customrun_core.errors import ConfigError, closest, describe
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,11 @@ def _check_base(value: Any, name: str, key: str) -> None:
 
 
 def check_paramwise_cfg(
-    cfg: Any, base_lr: float | None, base_wd: float | None, known: Collection[str] = PARAMWISE_KEYS
+    cfg: Any,
+    base_lr: float | None,
+    base_wd: float | None,
+    known: Collection[str] = PARAMWISE_KEYS,
+    group_keys: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise a one-line :class:`ConfigError` (key path under ``paramwise_cfg``) for any mistake.
 
@@ -82,6 +88,11 @@ def check_paramwise_cfg(
         base_lr: the optimizer table's ``lr``, None when it sets none.
         base_wd: the optimizer table's ``weight_decay``, None when it sets none.
         known: the keys the constructor understands (subclasses add theirs).
+        group_keys: what the optimizer reads from a parameter group besides ``params``, with its
+            type (None: not checked), from :func:`optimizer_group_keys`. A custom key's other
+            entries are copied into its groups (MMEngine's rule); one that looks like a misspelling
+            of these or of ``lr_mult``/``decay_mult`` is refused, and the optimizer's own flags
+            are type-checked.
     """
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"expected a table, got {describe(cfg)}", key="paramwise_cfg")
@@ -104,10 +115,23 @@ def check_paramwise_cfg(
             key="paramwise_cfg.bypass_duplicate",
         )
     if "custom_keys" in cfg:
-        _check_custom_keys(cfg["custom_keys"], base_lr, base_wd)
+        _check_custom_keys(cfg["custom_keys"], base_lr, base_wd, group_keys or {})
 
 
-def _check_custom_keys(custom_keys: Any, base_lr: float | None, base_wd: float | None) -> None:
+def optimizer_group_keys(optimizer_cls: Any) -> dict[str, Any]:
+    """The keys an optimizer class reads from a parameter group: its arguments after the first
+    (untyped here: the optimizer table's values are checked against them), and the flags it
+    declares in ``param_group_flags`` (``{"lars_exclude": bool}``) with their types."""
+    try:
+        names = list(inspect.signature(optimizer_cls).parameters)[1:]
+    except (TypeError, ValueError):
+        names = []
+    return {**dict.fromkeys(names), **getattr(optimizer_cls, "param_group_flags", {})}
+
+
+def _check_custom_keys(
+    custom_keys: Any, base_lr: float | None, base_wd: float | None, group_keys: Mapping[str, Any]
+) -> None:
     if not isinstance(custom_keys, Mapping):
         raise ConfigError(
             f"expected a table of name -> settings, got {describe(custom_keys)}",
@@ -127,6 +151,24 @@ def _check_custom_keys(custom_keys: Any, base_lr: float | None, base_wd: float |
             if name in entry:
                 _check_number(entry[name], custom_key_path(key, name))
                 _check_base(base, base_name, custom_key_path(key, name))
+        _check_group_entries(key, entry, group_keys)
+
+
+def _check_group_entries(key: str, entry: Mapping[str, Any], group_keys: Mapping[str, Any]) -> None:
+    """The entries of a custom key that go into its groups as they are: the optimizer's flags have
+    their type; an unknown one that is close to a known name is taken for its misspelling."""
+    known = ["lr_mult", "decay_mult", *group_keys]
+    for name, value in entry.items():
+        if name in known:
+            problem = types.check(value, group_keys[name]) if group_keys.get(name) is not None else None
+            if problem:
+                raise ConfigError(problem, key=custom_key_path(key, name))
+        elif closest(name, known):
+            raise ConfigError(
+                "unknown key: neither the constructor nor the optimizer reads it",
+                key=custom_key_path(key, name),
+                suggestions=closest(name, known),
+            )
 
 
 def sort_custom_keys(keys: Collection[str]) -> list[str]:

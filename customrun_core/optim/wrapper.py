@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from customrun_core.errors import ConfigError
+from customrun_core import distributed
+from customrun_core.errors import ConfigError, NonFiniteLossError
 
 
 class OptimWrapper:
@@ -46,6 +47,9 @@ class OptimWrapper:
         self._inner_count = 0
         self._max_counts = -1
         self._remainder = 0
+        self.on_nonfinite = "error"  # the config's ``on_nonfinite``, set by the runner
+        self.nonfinite_steps = 0  # losses skipped or let through by that policy
+        self.logger: Any = None
 
     @staticmethod
     def _check_clip_grad(clip_grad: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -71,13 +75,50 @@ class OptimWrapper:
         return self._inner_count
 
     def update_params(
-        self, loss: torch.Tensor, step_kwargs: dict | None = None, zero_kwargs: dict | None = None
+        self,
+        loss: torch.Tensor,
+        step_kwargs: dict | None = None,
+        zero_kwargs: dict | None = None,
+        terms: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        """Scale the loss for accumulation, backward, and step + zero_grad at a window's end."""
+        """Scale the loss for accumulation, backward, and step + zero_grad at a window's end.
+
+        A loss that is not finite is handled by ``on_nonfinite`` first (``terms``, the loss's
+        parts, name the culprit in the message): ``"error"`` raises :class:`NonFiniteLossError`,
+        ``"skip"`` leaves this iteration's loss out (its window still ends where it would),
+        ``"warn"`` logs and goes on.
+        """
+        if not self._loss_is_finite(loss):
+            self._nonfinite(loss, terms)
+            if self.on_nonfinite == "skip":
+                self._inner_count += 1
+                if self.should_update():
+                    self.step(**(step_kwargs or {}))
+                    self.zero_grad(**(zero_kwargs or {}))
+                return
         self.backward(self.scale_loss(loss))
         if self.should_update():
             self.step(**(step_kwargs or {}))
             self.zero_grad(**(zero_kwargs or {}))
+
+    def _loss_is_finite(self, loss: torch.Tensor) -> bool:
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if self.on_nonfinite == "skip" and distributed.is_distributed():
+            finite = distributed.all_reduce_sum([float(not finite)])[0] == 0  # all skip, or none
+        return finite
+
+    def _nonfinite(self, loss: torch.Tensor, terms: dict[str, torch.Tensor] | None) -> None:
+        parts = ", ".join(f"{name}={float(value):.4g}" for name, value in (terms or {}).items())
+        what = f"iteration {self._inner_count + 1}: loss is {float(loss.detach().float().sum()):g}"
+        what += f" ({parts})" if parts else ""
+        if self.on_nonfinite == "error":
+            raise NonFiniteLossError(
+                f'{what}; on_nonfinite = "error" stops the run ("skip" leaves such losses out)'
+            )
+        self.nonfinite_steps += 1
+        action = "left out" if self.on_nonfinite == "skip" else 'used anyway (on_nonfinite = "warn")'
+        if self.logger is not None:
+            self.logger.warning(f"{what}: {action}")
 
     def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
         if self.accumulative_counts == 1:
@@ -106,7 +147,7 @@ class OptimWrapper:
         self.optimizer.zero_grad(**kwargs)
 
     def _clip_grads(self) -> None:
-        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        params = [p for p in self._params() if p.grad is not None]
         if not params:
             return
         cfg = dict(self.clip_grad or {})
@@ -134,7 +175,10 @@ class OptimWrapper:
 
         Subclasses add their own (AmpOptimWrapper: ``loss_scale``, ``skipped_steps``).
         """
-        return {} if self.last_grad_norm is None else {"grad_norm": self.last_grad_norm}
+        values: dict[str, Any] = {} if self.last_grad_norm is None else {"grad_norm": self.last_grad_norm}
+        if self.nonfinite_steps:
+            values["nonfinite_steps"] = self.nonfinite_steps
+        return values
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -162,9 +206,18 @@ class OptimWrapper:
         return {"momentum": values}
 
     def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state dict, the base settings, and inside an accumulation window the
+        gradients accumulated so far (``pending_grads``, one per parameter in group order), so that
+        a run resumed from a checkpoint taken mid-window takes the same step.
+
+        Under a process group the pending gradients differ per process and only rank 0 saves:
+        they are left out, and a run resumed from such a checkpoint loses that window's part.
+        """
         state = self.optimizer.state_dict()
         if self.base_param_settings is not None:
             state["base_param_settings"] = self.base_param_settings
+        if self._inner_count % self.accumulative_counts and not distributed.is_initialized():
+            state["pending_grads"] = [p.grad for p in self._params()]
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -172,4 +225,11 @@ class OptimWrapper:
         base = state_dict.pop("base_param_settings", None)
         if base is not None:
             self.base_param_settings = base
+        pending = state_dict.pop("pending_grads", None)
         self.optimizer.load_state_dict(state_dict)
+        if pending is not None:
+            for param, grad in zip(self._params(), pending, strict=True):
+                param.grad = None if grad is None else grad.to(param.device, param.dtype).clone()
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]

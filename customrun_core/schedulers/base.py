@@ -8,6 +8,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from customrun_core.config.types import is_number
 from customrun_core.errors import ConfigError
 
 INF = 1_000_000_000  # an end that is never reached (MMEngine's INF)
@@ -66,8 +67,7 @@ class ParamScheduler:
     ) -> None:
         if not hasattr(optimizer, "param_groups"):
             raise TypeError(f"expected an optimizer or optim wrapper, got {type(optimizer).__name__}")
-        if end <= begin:
-            raise ConfigError(f"expected end > begin, got begin={begin}, end={end}", key="end")
+        check_window(begin, end)
         self.optimizer = optimizer
         self.param_name = param_name
         # Kept as given, as MMEngine: a float bound compares with the integer step (``begin = 0.5``
@@ -130,6 +130,13 @@ class ParamScheduler:
                     else int(value * epoch_length)
                 )
         return out
+
+
+def check_window(begin: Any, end: Any) -> None:
+    """A scheduler's window ``[begin, end)`` must hold a step: ``end > begin`` (MMEngine refuses
+    the others too, when the scheduler is built)."""
+    if is_number(begin) and is_number(end) and end <= begin:
+        raise ConfigError(f"expected end > begin, got begin={begin}, end={end}", key="end")
 
 
 def per_group(optimizer: Any, value: float | Sequence[float], key: str) -> list[float]:

@@ -8,8 +8,8 @@ import logging
 from typing import Any
 
 from customrun_core.build import call_checked, check_arguments, resolve_type, split_type
-from customrun_core.errors import ConfigError
-from customrun_core.schedulers.base import INF
+from customrun_core.errors import ConfigError, describe
+from customrun_core.schedulers.base import INF, check_window
 
 
 def scheduler_tables(cfg: Any, key: str = "param_scheduler") -> list[tuple[str, dict[str, Any]]]:
@@ -38,6 +38,8 @@ def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
     type_name, kwargs = split_type(table, key)
     target = resolve_type("param_schedulers", type_name, key)
     convert = kwargs.pop("convert_to_iter_based", False)
+    if not isinstance(convert, bool):
+        raise ConfigError(f"expected a boolean, got {describe(convert)}", key=f"{key}.convert_to_iter_based")
     if convert and getattr(target, "need_val_args", False):
         raise ConfigError(
             f"{type_name} steps on validation metrics after each epoch and cannot be converted",
@@ -46,6 +48,11 @@ def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
     if convert and not default_by_epoch(target, kwargs):
         raise ConfigError("convert_to_iter_based needs by_epoch = true", key=f"{key}.convert_to_iter_based")
     check_arguments(target, kwargs, {"optimizer": None}, key)
+    if "end" in kwargs:  # a default end (the training length) is checked when it is known
+        try:
+            check_window(kwargs.get("begin", 0), kwargs["end"])
+        except ConfigError as error:
+            raise error.located(key_prefix=key) from None
     return target, kwargs, convert
 
 

@@ -4,10 +4,10 @@ traceback reaches the user."""
 
 from __future__ import annotations
 
-import os
+import functools
 import random
-import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from customrun_core import registry
+from customrun_core.testing import CliResult
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "broken"
 BASE = CORPUS / "_base.toml"
@@ -248,24 +249,10 @@ CASES = [
 ]
 
 
-def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``customrun ARGS`` in a subprocess, as a user runs it (no ``CUSTOMRUN_TRACEBACK``)."""
-    env = {k: v for k, v in os.environ.items() if k != "CUSTOMRUN_TRACEBACK"}
-    return subprocess.run(
-        [sys.executable, "-m", "customrun_core", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+def error_lines(result: CliResult) -> list[str]:
     """stderr's lines, after checking exit status 2, no traceback and the ``error: `` prefix."""
     output = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert result.returncode == 2, output
+    assert result.exit_code == 2, output
     assert "Traceback" not in result.stdout + result.stderr, output
     lines = result.stderr.strip().splitlines()
     assert lines and lines[0].startswith("error: "), output
@@ -281,11 +268,19 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def run_cli(workdir: Path, customrun_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """``customrun ARGS`` in a subprocess in the cases' working directory, as a user runs it."""
+    return functools.partial(customrun_cli, in_subprocess=True)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_broken_config_is_one_line_with_file_and_key_path(case: Case, workdir: Path) -> None:
+def test_broken_config_is_one_line_with_file_and_key_path(
+    case: Case, run_cli: Callable[..., CliResult]
+) -> None:
     """Exit status 2, one ``error:`` line naming the file and the key path, the expected wording, no traceback."""
     config = str(CORPUS / case.config)
-    result = run_cli([case.command, config, *case.args], workdir)
+    result = run_cli(case.command, config, *case.args)
     lines = error_lines(result)
     assert len(lines) == 1, result.stderr
     line = lines[0]
@@ -301,7 +296,7 @@ def test_broken_config_is_one_line_with_file_and_key_path(case: Case, workdir: P
 
 
 def test_broken_plugin_is_one_block_naming_distribution_version_and_entry_point(
-    workdir: Path, customrun_distribution
+    run_cli: Callable[..., CliResult], customrun_distribution
 ) -> None:
     """A customrun.plugins entry point whose module raises ImportError stops the run with one block, status 2."""
     customrun_distribution(
@@ -310,7 +305,7 @@ def test_broken_plugin_is_one_block_naming_distribution_version_and_entry_point(
         entry_points={"customrun.plugins": {"broken": "customrun_broken_plugin"}},
         modules={"customrun_broken_plugin.py": 'raise ImportError("customrun-broken needs libbroken")\n'},
     )
-    lines = error_lines(run_cli(["train", str(BASE)], workdir))
+    lines = error_lines(run_cli("train", BASE))
     assert lines[0] == "error: plugins failed to load:"
     assert len(lines) == 3, lines
     failure = lines[1]
@@ -320,7 +315,9 @@ def test_broken_plugin_is_one_block_naming_distribution_version_and_entry_point(
     assert "the run has not started" in lines[2]
 
 
-def test_hook_from_two_distributions_is_ambiguous(workdir: Path, customrun_distribution) -> None:
+def test_hook_from_two_distributions_is_ambiguous(
+    run_cli: Callable[..., CliResult], customrun_distribution
+) -> None:
     """A hook name two distributions provide is one line naming both and how to pick one; the pick resolves."""
     for suffix, version in (("a", "1.0"), ("b", "2.0")):
         customrun_distribution(
@@ -330,7 +327,7 @@ def test_hook_from_two_distributions_is_ambiguous(workdir: Path, customrun_distr
             modules={f"hooks_{suffix}.py": SHARED_HOOK},
         )
     config = str(CORPUS / "ambiguous_hook.toml")
-    lines = error_lines(run_cli(["train", config], workdir))
+    lines = error_lines(run_cli("train", config))
     assert len(lines) == 1, lines
     line = lines[0]
     assert line.startswith(f"error: {config}: custom_hooks[0].type: hook 'SharedHook' is provided by "), line
@@ -360,10 +357,10 @@ def test_allow_failed_imports_warns_and_the_run_proceeds(monkeypatch: pytest.Mon
     assert [type(hook).__name__ for hook in runner.hooks.plugins][-1] == "CheckpointHook"
 
 
-def test_traceback_option_shows_the_traceback(workdir: Path) -> None:
+def test_traceback_option_shows_the_traceback(run_cli: Callable[..., CliResult]) -> None:
     """``--traceback`` shows the full traceback instead of the one line, with a non-zero exit status."""
-    result = run_cli(["train", str(CORPUS / "unknown_model_type.toml"), "--traceback"], workdir)
-    assert result.returncode != 0
+    result = run_cli("train", CORPUS / "unknown_model_type.toml", "--traceback")
+    assert result.exit_code != 0
     assert "Traceback (most recent call last)" in result.stderr
     assert "unknown model 'ClasifierModel'" in result.stderr.strip().splitlines()[-1]
 

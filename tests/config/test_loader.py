@@ -39,7 +39,9 @@ def test_extends_merges_tables_and_replaces_arrays(tmp_path: Path) -> None:
 
 
 def test_delete_key_replaces_the_base_table() -> None:
-    merged = merge({"optimizer": {"type": "SGD", "momentum": 0.9}}, {"optimizer": {"_delete_": True, "type": "Adam"}})
+    merged = merge(
+        {"optimizer": {"type": "SGD", "momentum": 0.9}}, {"optimizer": {"_delete_": True, "type": "Adam"}}
+    )
     assert merged == {"optimizer": {"type": "Adam"}}
 
 
@@ -79,10 +81,27 @@ def test_set_without_equals_is_an_error() -> None:
         parse_override("train_cfg.max_epochs")
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("train_cfg.max_epochs=[1", "Unclosed array"),
+        ("default_hooks.logger={interval = 1", "Unclosed inline table"),
+        ('work_dir="runs/a', "Unterminated string"),
+        ("x.milestones=[7,, 9]", "Invalid value"),
+    ],
+)
+def test_set_refuses_a_malformed_array_table_or_string(text: str, reason: str) -> None:
+    """What starts as an array, a table or a quoted string must be valid TOML: it is not taken as a bare word."""
+    key, _, raw = text.partition("=")
+    with pytest.raises(ConfigError) as info:
+        parse_override(text)
+    assert str(info.value) == f"--set: {key}: invalid TOML value {raw!r}: {reason}"
+
+
 def test_top_level_types_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config({"model": {"type": "M"}, "custom_hooks": {"type": "A"}})
-    assert str(info.value) == "<config>: custom_hooks: expected an array, got table {'type': 'A'}"
+    assert str(info.value) == "<config>: custom_hooks: expected an array of tables, got table {'type': 'A'}"
     with pytest.raises(ConfigError) as info:
         load_config({"model": {"type": "M"}, "randomness": {"sed": 1}})
     assert str(info.value) == "<config>: randomness.sed: unknown key (did you mean 'seed'?)"

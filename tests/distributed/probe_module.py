@@ -21,7 +21,9 @@ class RankProbe(Hook):
         self.metrics: list[dict[str, float]] = []
         self.saves = 0
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         if runner.rank == 1 and runner.iter == self.fail_at:
             raise RuntimeError("probe failure on rank 1")
 

@@ -76,7 +76,11 @@ def test_nccl_processes_end_like_one_process_of_the_global_batch(tmp_path: Path,
 def test_amp_float16_under_ddp_trains_and_tracks_float32(tmp_path: Path) -> None:
     """float16 with dynamic loss scaling under DDP ends near the float32 run and learns."""
     nproc = _nproc()
-    amp = {"type": "AmpOptimWrapper", "dtype": "float16", "optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9}}
+    amp = {
+        "type": "AmpOptimWrapper",
+        "dtype": "float16",
+        "optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9},
+    }
     half = _run(tmp_path, "amp", _config(amp, 32 // nproc), nproc)
     full = _run(tmp_path, "fp32", _config({"optimizer": amp["optimizer"]}, 32 // nproc), nproc)
     assert _relative_difference(half["state_dict"], full["state_dict"]) < 2e-2
@@ -92,7 +96,13 @@ def test_sync_batchnorm_makes_processes_normalise_like_one(tmp_path: Path) -> No
     sgd = {"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9}}
 
     def with_bn(cfg: dict[str, Any]) -> dict[str, Any]:
-        backbone = {"type": "MLP", "in_features": 64, "num_classes": 10, "hidden_features": [32], "batch_norm": True}
+        backbone = {
+            "type": "MLP",
+            "in_features": 64,
+            "num_classes": 10,
+            "hidden_features": [32],
+            "batch_norm": True,
+        }
         return {**cfg, "model": {**cfg["model"], "backbone": backbone}}
 
     synced = _run(tmp_path, "sync", {**with_bn(_config(sgd, 16)), "sync_bn": True}, 2)

@@ -19,7 +19,8 @@ from customrun_core.testing import tiny_config
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with Gloo is unavailable"
+        not dist.is_available() or not dist.is_gloo_available(),
+        reason="torch.distributed with Gloo is unavailable",
     ),
 ]
 
@@ -76,11 +77,15 @@ def _relative_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
 def test_two_processes_of_16_end_like_one_of_32(
     tmp_path: Path, customrun_run: Any, optimizer: dict[str, Any], model: str
 ) -> None:
-    dist_cfg = _config(optimizer, model, train_dataloader={**tiny_config()["train_dataloader"], "batch_size": 16})
+    dist_cfg = _config(
+        optimizer, model, train_dataloader={**tiny_config()["train_dataloader"], "batch_size": 16}
+    )
     done = _torchrun(tmp_path, {**dist_cfg, "work_dir": str(tmp_path / "dist")})
     assert done.returncode == 0, done.stdout + done.stderr
     shutil.copy(PROBE, tmp_path / "probe.py")
-    single_cfg = _config(optimizer, model, train_dataloader={**tiny_config()["train_dataloader"], "batch_size": 32})
+    single_cfg = _config(
+        optimizer, model, train_dataloader={**tiny_config()["train_dataloader"], "batch_size": 32}
+    )
     single = customrun_run(config={**single_cfg, "work_dir": str(tmp_path / "single")})
     reference = torch.load(single.work_dir / "rank0.pt", weights_only=True)
 
@@ -126,7 +131,10 @@ def test_an_error_in_one_process_ends_the_run_with_that_error(tmp_path: Path) ->
 
 
 def _batch(cfg: dict[str, Any], size: int, drop_last: bool = False) -> dict[str, Any]:
-    return {**cfg, "train_dataloader": {**cfg["train_dataloader"], "batch_size": size, "drop_last": drop_last}}
+    return {
+        **cfg,
+        "train_dataloader": {**cfg["train_dataloader"], "batch_size": size, "drop_last": drop_last},
+    }
 
 
 FSDP = {"type": "FSDP", "shard_modules": ["Linear"]}

@@ -20,9 +20,16 @@ from customrun_core.testing import tiny_config
 
 def test_parse_losses_sums_every_key_containing_loss() -> None:
     a = torch.tensor(1.5, requires_grad=True)
-    total, log_vars = parse_losses({"loss_cls": a, "loss_aux": [torch.tensor(0.25), torch.tensor(0.25)], "acc": 3})
+    total, log_vars = parse_losses(
+        {"loss_cls": a, "loss_aux": [torch.tensor(0.25), torch.tensor(0.25)], "acc": 3}
+    )
     assert total.item() == pytest.approx(2.0)
-    assert {k: v.item() for k, v in log_vars.items()} == {"loss_cls": 1.5, "loss_aux": 0.5, "acc": 3.0, "loss": 2.0}
+    assert {k: v.item() for k, v in log_vars.items()} == {
+        "loss_cls": 1.5,
+        "loss_aux": 0.5,
+        "acc": 3.0,
+        "loss": 2.0,
+    }
     total.backward()
     assert a.grad.item() == 1.0
 
@@ -48,7 +55,9 @@ def test_classifier_train_step_equals_a_hand_written_step() -> None:
 def test_unknown_loss_suggests_a_torch_loss() -> None:
     with pytest.raises(ConfigError) as info:
         ClassifierModel(backbone=nn.Linear(2, 2), loss={"type": "CrossEntropyLos"})
-    assert str(info.value).startswith("loss.type: unknown loss 'CrossEntropyLos' (did you mean 'CrossEntropyLoss'")
+    assert str(info.value).startswith(
+        "loss.type: unknown loss 'CrossEntropyLos' (did you mean 'CrossEntropyLoss'"
+    )
 
 
 def test_unwrap_model_reaches_the_real_module() -> None:

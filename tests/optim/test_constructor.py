@@ -136,7 +136,7 @@ def test_data_parallel_is_unwrapped_first(wraps: int) -> None:
             None,
         ),
         ({"optimizer": {"type": "SGD", "lr": "0.1"}}, "optimizer.lr", None),
-        ({"optimizer": {"type": "SGD", "lr": -1.0}}, "optimizer", None),
+        ({"optimizer": {"type": "SGD", "lr": -1.0}}, "optimizer.lr", None),
         ({"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {"type": "l2"}}, "clip_grad.type", None),
         ({"accumulative_counts": 2}, "optimizer", None),
     ],

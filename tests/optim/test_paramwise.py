@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -15,6 +15,14 @@ from customrun_core.optim import DefaultOptimWrapperConstructor, build_optim_wra
 from customrun_core.optim.paramwise import ParamGroups
 
 SGD = {"type": "SGD", "lr": 0.1, "weight_decay": 1e-4}
+
+
+class FlaggedSGD(torch.optim.SGD):
+    """SGD whose groups may carry a flag it declares, as LARS declares ``lars_exclude``."""
+
+    param_group_flags: ClassVar[dict[str, Any]] = {"exclude_me": bool}
+
+
 RULES = {
     "norm_decay_mult": 0.0,
     "bias_lr_mult": 2.0,
@@ -580,12 +588,43 @@ LR_HINT = "multiplies the optimizer's lr, which is not set (add lr to optim_wrap
             "optimizer.lr: expected a number, got string '0.1'",
             id="lr-not-a-number",
         ),
+        pytest.param(
+            SGD,
+            {"custom_keys": {"head": {"edcay_mult": 0.0}}},
+            "paramwise_cfg.custom_keys.head.edcay_mult: unknown key: neither the constructor nor the optimizer reads it "
+            "(did you mean 'decay_mult'?)",
+            id="custom-entry-misspelt",
+        ),
+        pytest.param(
+            SGD,
+            {"custom_keys": {"head": {"momentun": 0.5}}},
+            "paramwise_cfg.custom_keys.head.momentun: unknown key: neither the constructor nor the optimizer reads it "
+            "(did you mean 'momentum'?)",
+            id="custom-entry-misspelt-optimizer-setting",
+        ),
+        pytest.param(
+            {"type": FlaggedSGD, "lr": 0.1},
+            {"custom_keys": {"head": {"exclude_me": "yes"}}},
+            "paramwise_cfg.custom_keys.head.exclude_me: expected a boolean, got string 'yes'",
+            id="custom-entry-flag-of-the-wrong-type",
+        ),
     ],
 )
 def test_config_mistakes_are_one_line_errors(optimizer: dict, paramwise_cfg: Any, line: str) -> None:
     with pytest.raises(ConfigError) as info:
         build_optim_wrapper(Precedence(), {"optimizer": optimizer, "paramwise_cfg": paramwise_cfg})
     assert str(info.value) == line
+
+
+def test_custom_entries_unlike_any_setting_are_copied_into_the_groups() -> None:
+    """MMEngine's rule: an entry no optimizer setting resembles is a flag for whoever reads the groups."""
+    optimizer = {"type": FlaggedSGD, "lr": 0.1}
+    custom_keys = {"head": {"exclude_me": True, "my_tag": "head"}}
+    wrapper = build_optim_wrapper(
+        Precedence(), {"optimizer": optimizer, "paramwise_cfg": {"custom_keys": custom_keys}}
+    )
+    tagged = [group for group in wrapper.optimizer.param_groups if group.get("my_tag") == "head"]
+    assert tagged and all(group["exclude_me"] is True for group in tagged)
 
 
 def test_subclasses_extend_the_known_keys() -> None:

@@ -21,7 +21,7 @@ model-sized temporary.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -53,6 +53,9 @@ class LARS(Optimizer):
         ValueError: a negative ``lr``, ``momentum``, ``weight_decay`` or ``eta``, or ``nesterov``
             without momentum or with dampening.
     """
+
+    # What a group reads besides the arguments: customrun checks custom_keys' entries against it.
+    param_group_flags: ClassVar[dict[str, Any]] = {"lars_exclude": bool}
 
     def __init__(
         self,

@@ -81,7 +81,7 @@ def test_the_readme_config_trains_with_lars_exclude_groups(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("optimizer", "message"),
     [
-        ({"lr": -0.3}, "LARS refused its arguments: lr must be >= 0, got -0.3"),
+        ({"lr": 0.3, "eta": -0.001}, "LARS refused its arguments: eta must be >= 0, got -0.001"),
         ({"lr": 0.3, "nesterov": True}, "LARS refused its arguments: nesterov = true needs momentum > 0"),
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 import torch
 from customrun_core import Hook, unwrap_model
 from customrun_core.errors import ConfigError
-from customrun_core.testing import tiny_config
+from customrun_core.testing import assert_resume_is_exact, tiny_config
 
 from customrun_ema import EMAHook
 
@@ -171,26 +171,30 @@ def test_a_checkpoint_saved_during_validation_is_the_same(train: Callable[..., A
 
 def test_a_resumed_run_continues_the_same_average(train: Callable[..., Any]) -> None:
     """Two epochs in one go, or one epoch then a resumed second one: the same average and weights.
-    The resumed run names the hook in its config, through the entry point.
-
-    The data are not shuffled: customrun-core 0.1 does not restore the shuffling order on resume
-    (a resumed epoch 2 draws the batches of a fresh epoch 1), which would change the weights.
+    The resumed run names the hook in its config, through the entry point; the data are
+    shuffled, and the resumed epoch 2 draws epoch 2's order.
     """
-    loader = tiny_config()["train_dataloader"] | {"shuffle": False}
     whole_ema = EMAHook(momentum=M)
-    whole = train(whole_ema, work_dir="whole", train_dataloader=loader)
-    train(EMAHook(momentum=M), epochs=1, work_dir="split", train_dataloader=loader)
-    resumed = train(
-        work_dir="split",
-        resume=True,
-        train_dataloader=loader,
-        custom_hooks=[{"type": "EMAHook", "momentum": M}],
-    )
+    whole = train(whole_ema, work_dir="whole")
+    train(EMAHook(momentum=M), epochs=1, work_dir="split")
+    resumed = train(work_dir="split", resume=True, custom_hooks=[{"type": "EMAHook", "momentum": M}])
     (ema,) = [hook for hook in resumed.runner.hooks.plugins if isinstance(hook, EMAHook)]
     assert [call.iter for call in resumed.calls_to("before_train_iter")] == [2, 3]
     assert ema.steps == 4
     assert_same(ema.averaged, whole_ema.averaged, exact=True)
     assert_same(params(resumed.runner), params(whole.runner), exact=True)
+
+
+def test_resumed_from_inside_an_epoch_the_average_is_bit_identical(tmp_path: Path) -> None:
+    """Checkpoints every 7 iterations, inside epochs: each resumed run ends with the same
+    weights as the uninterrupted one (the average is swapped in for checkpoints and comes back)."""
+    cfg = tiny_config(
+        train_cfg={"type": "EpochBasedTrainLoop", "max_epochs": 2},
+        custom_hooks=[{"type": "EMAHook", "momentum": M}],
+        randomness={"seed": 4, "deterministic": True},
+    )
+    cfg["train_dataloader"] = cfg["train_dataloader"] | {"batch_size": 128}
+    assert len(assert_resume_is_exact(cfg, tmp_path, every=7)) >= 2
 
 
 def test_resuming_without_an_average_says_so(train: Callable[..., Any]) -> None:
