@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -89,7 +91,11 @@ def scan_entry_points() -> dict[str, dict[str, tuple[ComponentEntry, ...]]]:
     """Every ``customrun.<kind>`` entry point by kind and name (read once per process)."""
     table: dict[str, dict[str, list[ComponentEntry]]] = {kind: {} for kind in KINDS}
     table["plugins"] = {}
-    for ep in importlib_metadata.entry_points():
+    # Absolute paths: '' on sys.path (the working directory, under ``python -m``) would give
+    # distributions whose metadata stops resolving after a chdir. The first of a name wins.
+    paths = [os.path.abspath(entry) for entry in sys.path]
+    eps = (ep for dist in importlib_metadata.distributions(path=paths) for ep in dist.entry_points)
+    for ep in eps:
         if not ep.group.startswith(GROUP_PREFIX):
             continue
         kind = ep.group[len(GROUP_PREFIX) :]

@@ -118,3 +118,25 @@ def test_only_the_named_component_is_imported(customrun_distribution) -> None:
     assert "lazy_broken" not in sys.modules
     with pytest.raises(ComponentError, match=r"customrun-lazy 1\.0 .*heavy dependency missing"):
         registry.resolve("hooks", "BrokenHook")
+
+
+def test_a_distribution_in_the_working_directory_survives_a_chdir(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m`` puts '' (the working directory) on sys.path: a distribution found there
+    still has its metadata after the process changes directory (a run's tests do)."""
+    from customrun_core.testing import make_distribution
+
+    make_distribution(
+        tmp_path, "customrun-here", "2.5", entry_points={"customrun.hooks": {"HereHook": "here:H"}}
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend("")
+    registry.refresh()
+    try:
+        (entry,) = registry.scan_entry_points()["hooks"]["HereHook"]
+        monkeypatch.chdir(tmp_path.parent)
+        assert entry.version == "2.5"
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
