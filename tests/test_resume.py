@@ -35,7 +35,7 @@ EPOCH_SCHEDULE = [
 ]
 ITER_SCHEDULE = [
     {"type": "LinearLR", "start_factor": 0.1, "by_epoch": False, "begin": 0, "end": 10},
-    {"type": "CosineAnnealingLR", "T_max": 30, "by_epoch": False, "begin": 10, "end": 40},
+    {"type": "PolyLR", "power": 2.0, "eta_min": 0.001, "by_epoch": False, "begin": 10, "end": 40},
 ]
 
 
