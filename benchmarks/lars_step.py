@@ -12,7 +12,8 @@ order, after warm-up rounds (which also create the momentum buffers); the tables
 the fastest wall-clock time of the rounds and the median CPU time (this process, all threads). The
 ratios are of median wall-clock times.
 
-Usage: ``python benchmarks/lars_step.py [--rounds N] [--warmup N] [--output FILE]``.
+Usage: ``python benchmarks/lars_step.py [--rounds N] [--warmup N] [--threads N] [--output FILE] [--json FILE]``
+(``benchmarks/run.py`` runs it on one thread as part of the suite).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
-import os
+import json
 import platform
 import statistics
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 from customrun_lars import LARS
+from machine import cpu_name, load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "plugins" / "customrun-lars" / "tests" / "reference_lars.py"
@@ -160,20 +162,26 @@ def benchmark(rounds: int, warmup: int) -> dict[str, dict[str, Timing]]:
     return results
 
 
-def report(results: dict[str, dict[str, Timing]], rounds: int, warmup: int, load: str) -> str:
+def report(
+    results: dict[str, dict[str, Timing]],
+    rounds: int,
+    warmup: int,
+    load: str,
+    command: str = "python benchmarks/lars_step.py",
+) -> str:
     """The results as Markdown: machine, versions, a table per layout and the two ratios."""
     count = sum(torch.Size(shape).numel() for _, shape in resnet50_shapes())
     lines = [
         "# LARS step time: multi-tensor path vs SGD (foreach) vs per-parameter reference",
         "",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {_cpu_name()}, {torch.get_num_threads()} torch threads, {platform.platform()}",
+        f"- machine: {cpu_name()}, {torch.get_num_threads()} torch threads, {platform.platform()}",
         f"- python {platform.python_version()}, torch {torch.__version__}, device cpu, float32",
         f"- parameters: ResNet-50 shapes, {len(resnet50_shapes())} tensors, {count:,} values, random grads",
         f"- lr {LR}, momentum {MOMENTUM}, weight_decay {WEIGHT_DECAY} (SimCLR); all eight optimizers take "
         f"turns in each round; median of {rounds} rounds after {warmup} warm-up rounds",
         f"- load average (1, 5, 15 min) before and after the run: {load} (other processes share the CPU)",
-        "- command: `python benchmarks/lars_step.py`",
+        f"- command: `{command}`",
         "",
     ]
     for layout, times in results.items():
@@ -208,35 +216,31 @@ def _ratios(times: dict[str, Timing]) -> list[str]:
     ]
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _load() -> str:
-    try:
-        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "lars_step.md")
+    parser.add_argument("--json", type=Path, help="also write the timings (seconds) as JSON here")
     args = parser.parse_args()
-    before = _load()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    before = load_average()
     results = benchmark(args.rounds, args.warmup)
-    text = report(results, args.rounds, args.warmup, f"{before}; {_load()}")
+    command = "python benchmarks/lars_step.py" + (f" --threads {args.threads}" if args.threads else "")
+    text = report(results, args.rounds, args.warmup, f"{before}; {load_average()}", command)
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        fields = ("wall_median_s", "wall_fastest_s", "cpu_median_s")
+        timings = {
+            layout: {name: dict(zip(fields, timing, strict=True)) for name, timing in times.items()}
+            for layout, times in results.items()
+        }
+        record = {"threads": torch.get_num_threads(), "rounds": args.rounds, "warmup": args.warmup}
+        args.json.write_text(json.dumps({**record, "timings": timings, "report": text}), encoding="utf-8")
 
 
 if __name__ == "__main__":
