@@ -172,7 +172,8 @@ class Runner:
 
     def call_hook(self, point: str, **kwargs: Any) -> None:
         """Fire one hook point on every hook (custom loops call this too)."""
-        self.hooks.call(point, runner=self, **kwargs)
+        kwargs["runner"] = self
+        self.hooks.fire(point, kwargs)
 
     # -- the three entry points --------------------------------------------------------------
     def train(self) -> Any:

@@ -449,7 +449,7 @@ def nonfinite_run(tmp_path: Path, policy: str | None, **changes: Any) -> Runner:
     cfg = tiny_config(
         custom_imports={"imports": ["poison"]},
         custom_hooks=[{"type": "Poison", "at": 4}],
-        default_hooks={"logger": False, "checkpoint": False},
+        default_hooks={"logger": False, "checkpoint": False} | changes.pop("default_hooks", {}),
         **({} if policy is None else {"on_nonfinite": policy}),
         **changes,
     )
@@ -581,3 +581,34 @@ def test_a_config_names_components_it_cannot_run_code(
     [line] = result.stderr_lines
     assert key in line
     assert not (tmp_path / "pwned").exists()
+
+
+def test_on_an_accelerator_losses_are_checked_in_batches_naming_the_right_iteration(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off the CPU a per-iteration check would stall the GPU; there the losses are checked every
+    ``nonfinite_check_every`` iterations and before every checkpoint (here forced on the CPU,
+    every 5): the error still names iteration 4 and its loss terms."""
+    from customrun_core.optim.wrapper import OptimWrapper
+
+    monkeypatch.setattr(OptimWrapper, "_deferred_check", lambda self, loss: self.on_nonfinite != "skip")
+    monkeypatch.setattr(OptimWrapper, "nonfinite_check_every", 5)
+    runner = nonfinite_run(in_tmp, None)
+    message = r"iteration 4: loss is nan \(loss=nan\) \(found at iteration 5: checked every 5 on cpu\)"
+    with pytest.raises(NonFiniteLossError, match=message):
+        runner.train()
+    assert (
+        len(poison(runner).params) == 4
+    )  # iterations 1-4 ran; the check in 5, before its update, stopped it
+
+
+def test_a_checkpoint_checks_the_losses_first(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from customrun_core.optim.wrapper import OptimWrapper
+
+    monkeypatch.setattr(OptimWrapper, "_deferred_check", lambda self, loss: self.on_nonfinite != "skip")
+    monkeypatch.setattr(OptimWrapper, "nonfinite_check_every", 1000)
+    runner = nonfinite_run(in_tmp, "warn", default_hooks={"checkpoint": True})
+    runner.train()  # one checkpoint, at the end of the epoch: the warnings come then
+    log = (in_tmp / "work" / "run.log").read_text(encoding="utf-8")
+    assert "iteration 4: loss is nan (loss=nan) (found at iteration" in log
+    assert runner.optim_wrapper.nonfinite_steps >= 1

@@ -38,6 +38,11 @@ class _Entry:
     seq: int
 
 
+# One implementation: function, argnames, kwargnames, whether it takes every argument of the point
+_Call = tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...], bool]
+_Plan = tuple[frozenset[str], tuple[_Call, ...]]  # the point's argument names, its implementations
+
+
 def _check_method_names(hook: Hook, name: str) -> None:
     for attr in dir(type(hook)):
         if attr.startswith(("before_", "after_")) and attr not in hookspecs.HOOK_POINTS:
@@ -68,14 +73,26 @@ class HookManager:
         self._pm.add_hookspecs(hookspecs)
         self._entries: list[_Entry] = []
         self._tracer: HookTracer | None = None
-        self.hook = self._pm.hook
+        self._monitors = 0
+        self._stale = False  # plugins added since pluggy's registrations were last rebuilt
+        # Per hook point, what ``call`` runs: (function, arguments) in call order, or None
+        # where pluggy must run the call (wrappers, tracing, monitors). Filled lazily.
+        self._calls: dict[str, _Plan | None] = {}
+
+    @property
+    def hook(self) -> Any:
+        """pluggy's hook relay (``manager.hook.before_run(runner=...)``), every plugin registered."""
+        self._sync()
+        return self._pm.hook
 
     def trace(self, points: Collection[str] | None, write: Callable[[str], Any]) -> None:
         """Report every call of ``points`` (all hook points when None) through ``write``, with each
         implementation's time (``--trace-hooks``)."""
+        self._sync()
         self._tracer = HookTracer(points, write)
         self._pm.add_hookcall_monitoring(self._tracer.before, self._tracer.after)
         self._tracer.attach(self._pm)
+        self._calls.clear()
 
     def monitor(self, before: Callable[[str, Mapping[str, Any]], Any]) -> Callable[[], None]:
         """Call ``before(point, kwargs)`` ahead of every call of a hook point, implemented or not
@@ -83,9 +100,18 @@ class HookManager:
 
         Monitors stack (pluggy's ``add_hookcall_monitoring``): stop them in reverse order.
         """
-        return self._pm.add_hookcall_monitoring(
+        undo = self._pm.add_hookcall_monitoring(
             lambda point, impls, kwargs: before(point, kwargs), lambda outcome, point, impls, kwargs: None
         )
+        self._monitors += 1
+        self._calls.clear()
+
+        def stop() -> None:
+            undo()
+            self._monitors -= 1
+            self._calls.clear()
+
+        return stop
 
     def add(self, plugin: Any, priority: Any = None, name: str | None = None) -> None:
         """Register a :class:`Hook` instance or a pluggy-style plugin (module or object).
@@ -106,15 +132,21 @@ class HookManager:
         except HookError as error:
             raise HookError(f"{name}: {error.message}", suggestions=error.suggestions) from None
         unique = name if all(e.name != name for e in self._entries) else f"{name}#{len(self._entries)}"
-        self._entries.append(_Entry(unique, plugin, value, len(self._entries)))
-        try:
-            self._rebuild()
+        try:  # checked alone now, so that the error names it; registered in order on first use
+            checker = _PluginManager(hookspecs.PROJECT)
+            checker.add_hookspecs(hookspecs)
+            checker.register(plugin, name=unique)
         except pluggy.PluginValidationError as error:
-            self._entries.pop()
-            self._rebuild()
             raise HookError(_explain_validation_error(name, plugin, error)) from None
+        self._entries.append(_Entry(unique, plugin, value, len(self._entries)))
+        self._stale = True
+        self._calls.clear()
 
-    def _rebuild(self) -> None:
+    def _sync(self) -> None:
+        """Register every plugin with pluggy again in call order (pluggy calls the last registered
+        first): once after any number of ``add`` calls, not once per call."""
+        if not self._stale:
+            return
         for entry in self._entries:
             if self._pm.is_registered(entry.plugin):
                 self._pm.unregister(entry.plugin)
@@ -122,9 +154,25 @@ class HookManager:
             self._pm.register(entry.plugin, name=entry.name)
         if self._tracer is not None:
             self._tracer.attach(self._pm)
+        self._stale = False
+        self._calls.clear()
+
+    def _plan(self, point: str) -> _Plan | None:
+        self._sync()
+        impls = getattr(self._pm.hook, point).get_hookimpls()
+        if self._tracer is not None or self._monitors or any(i.wrapper or i.hookwrapper for i in impls):
+            return None
+        caller = getattr(self._pm.hook, point)
+        spec = frozenset(caller.spec.argnames) | frozenset(caller.spec.kwargnames)
+        calls = tuple(
+            (i.function, tuple(i.argnames), tuple(i.kwargnames), set(i.argnames) | set(i.kwargnames) == spec)
+            for i in reversed(impls)
+        )
+        return spec, calls
 
     def check_pending(self) -> None:
         """Refuse ``@hookimpl`` functions of pluggy-style plugins that name no hook point."""
+        self._sync()
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as error:
@@ -136,11 +184,43 @@ class HookManager:
         return [e.plugin for e in sorted(self._entries, key=lambda e: (e.priority, e.seq))]
 
     def call(self, point: str, **kwargs: Any) -> None:
-        """Call every implementation of one hook point (for custom loops: ``runner.call_hook``)."""
-        getattr(self._pm.hook, point)(**kwargs)
+        """Call every implementation of one hook point (for custom loops: ``runner.call_hook``).
+
+        Plain implementations are called straight from a per-point table, as pluggy would call
+        them (same order, each with the arguments it names); a point nothing implements costs a
+        dictionary lookup. Wrappers, ``--trace-hooks`` and monitors go through pluggy itself.
+        """
+        self.fire(point, kwargs)
+
+    def fire(self, point: str, kwargs: dict[str, Any]) -> None:
+        """:meth:`call` with the arguments as one dict (the runner's path: no re-packing)."""
+        try:
+            plan = self._calls[point]
+        except KeyError:
+            plan = self._calls[point] = self._plan(point)
+        if plan is None:
+            getattr(self._pm.hook, point)(**kwargs)
+            return
+        spec, calls = plan
+        if not calls:
+            return
+        exact = kwargs.keys() == spec  # the usual call: every argument of the hook point
+        for function, argnames, kwargnames, takes_all in calls:
+            if exact and takes_all:
+                function(**kwargs)
+                continue
+            try:
+                args = [kwargs[name] for name in argnames]
+            except KeyError as missing:  # what pluggy says
+                raise pluggy.HookCallError(f"hook call must provide argument {missing.args[0]!r}") from None
+            if kwargnames:  # arguments with defaults get the values passed (pluggy >= 1.7)
+                function(*args, **{name: kwargs[name] for name in kwargnames if name in kwargs})
+            else:
+                function(*args)
 
     def order(self) -> dict[str, list[tuple[str, str]]]:
         """Per hook point, in call order, (plugin name, priority name) of each implementation."""
+        self._sync()
         priorities = {e.name: _priority_name(e.priority) for e in self._entries}
         table: dict[str, list[tuple[str, str]]] = {}
         for point in hookspecs.HOOK_POINTS:

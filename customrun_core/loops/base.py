@@ -10,7 +10,7 @@ import torch
 def to_device(data: Any, device: torch.device) -> Any:
     """``data`` with every tensor inside (dicts, lists, tuples) moved to ``device``, non-blocking."""
     if isinstance(data, torch.Tensor):
-        return data.to(device, non_blocking=True)
+        return data if data.device == device else data.to(device, non_blocking=True)
     if isinstance(data, dict):
         return {k: to_device(v, device) for k, v in data.items()}
     if isinstance(data, list | tuple):

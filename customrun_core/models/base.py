@@ -26,18 +26,25 @@ def parse_losses(losses: torch.Tensor | Mapping[str, Any]) -> tuple[torch.Tensor
     """
     if isinstance(losses, torch.Tensor):
         losses = {"loss": losses}
-    log_vars: dict[str, torch.Tensor] = {}
+    values: dict[str, torch.Tensor] = {}
+    total: torch.Tensor | None = None
     for name, value in losses.items():
-        total_value = sum(v.mean() for v in value) if isinstance(value, list | tuple) else value
-        tensor = torch.as_tensor(total_value)
-        log_vars[name] = (tensor if tensor.is_floating_point() else tensor.float()).mean()
-    total = sum(v for k, v in log_vars.items() if "loss" in k)
-    if not isinstance(total, torch.Tensor):
+        summed = sum(v.mean() for v in value) if isinstance(value, list | tuple) else value
+        tensor = summed if isinstance(summed, torch.Tensor) else torch.as_tensor(summed)
+        if not tensor.is_floating_point():
+            tensor = tensor.float()
+        if tensor.ndim:  # a scalar is its own mean: no extra op (this runs every iteration)
+            tensor = tensor.mean()
+        values[name] = tensor
+        if "loss" in name:
+            total = tensor if total is None else total + tensor
+    if total is None:
         raise ValueError(
-            f"the model returned no loss: expected a key containing 'loss', got {sorted(log_vars)}"
+            f"the model returned no loss: expected a key containing 'loss', got {sorted(values)}"
         )
-    log_vars = {k: v.detach() for k, v in log_vars.items()}
-    log_vars["loss"] = total.detach()
+    log_vars = {k: v.detach() for k, v in values.items()}
+    if values.get("loss") is not total:  # the sum of several terms, logged as "loss"
+        log_vars["loss"] = total.detach()
     return total, log_vars
 
 

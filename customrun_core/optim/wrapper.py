@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import math
 from typing import Any
 
 import torch
 
 from customrun_core import distributed
 from customrun_core.errors import ConfigError, NonFiniteLossError
+
+_NO_CONTEXT = contextlib.nullcontext()
 
 
 class OptimWrapper:
@@ -26,6 +28,8 @@ class OptimWrapper:
         clip_grad: ``{type = "norm", max_norm, norm_type}`` or ``{type = "value", clip_value}``;
             the total norm before clipping is kept as ``last_grad_norm`` for logging.
     """
+
+    nonfinite_check_every = 50  # off the CPU: losses checked in batches (see check_losses)
 
     def __init__(
         self,
@@ -49,6 +53,7 @@ class OptimWrapper:
         self._remainder = 0
         self.on_nonfinite = "error"  # the config's ``on_nonfinite``, set by the runner
         self.nonfinite_steps = 0  # losses skipped or let through by that policy
+        self._unchecked: list[tuple[int, torch.Tensor, dict[str, torch.Tensor] | None]] = []
         self.logger: Any = None
 
     @staticmethod
@@ -88,8 +93,12 @@ class OptimWrapper:
         ``"skip"`` leaves this iteration's loss out (its window still ends where it would),
         ``"warn"`` logs and goes on.
         """
-        if not self._loss_is_finite(loss):
-            self._nonfinite(loss, terms)
+        if self._deferred_check(loss):
+            self._unchecked.append((self._inner_count + 1, loss.detach(), terms))
+            if len(self._unchecked) >= self.nonfinite_check_every:
+                self.check_losses()
+        elif not self._loss_is_finite(loss):
+            self._nonfinite(self._inner_count + 1, loss, terms)
             if self.on_nonfinite == "skip":
                 self._inner_count += 1
                 if self.should_update():
@@ -101,16 +110,40 @@ class OptimWrapper:
             self.step(**(step_kwargs or {}))
             self.zero_grad(**(zero_kwargs or {}))
 
+    def _deferred_check(self, loss: torch.Tensor) -> bool:
+        """Whether this loss's check waits (on an accelerator, where reading a loss stalls the
+        queue of kernels, for ``"error"`` and ``"warn"``: ``"skip"`` must know before the step)."""
+        return self.nonfinite_check_every > 1 and self.on_nonfinite != "skip" and loss.device.type != "cpu"
+
+    def check_losses(self) -> None:
+        """Check the losses whose check waited (one device read for all of them), as ``update_params``
+        does at once on the CPU. Called every ``nonfinite_check_every`` iterations and before a
+        checkpoint is taken (``state_dict``), so that no checkpoint holds what a bad loss did."""
+        if not self._unchecked:
+            return
+        pending, self._unchecked = self._unchecked, []
+        finite = torch.stack([torch.isfinite(loss).all() for _, loss, _ in pending]).tolist()
+        for ok, (iteration, loss, terms) in zip(finite, pending, strict=True):
+            if not ok:
+                self._nonfinite(iteration, loss, terms, late=len(pending) > 1)
+
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
-        finite = bool(torch.isfinite(loss.detach()).all())
+        if loss.numel() == 1 and loss.device.type == "cpu":
+            finite = math.isfinite(loss.item())  # a tenth of the cost of the tensor ops below
+        else:
+            finite = bool(torch.isfinite(loss.detach()).all())
         if self.on_nonfinite == "skip" and distributed.is_distributed():
             finite = distributed.all_reduce_sum([float(not finite)])[0] == 0  # all skip, or none
         return finite
 
-    def _nonfinite(self, loss: torch.Tensor, terms: dict[str, torch.Tensor] | None) -> None:
+    def _nonfinite(
+        self, iteration: int, loss: torch.Tensor, terms: dict[str, torch.Tensor] | None, late: bool = False
+    ) -> None:
         parts = ", ".join(f"{name}={float(value):.4g}" for name, value in (terms or {}).items())
-        what = f"iteration {self._inner_count + 1}: loss is {float(loss.detach().float().sum()):g}"
+        what = f"iteration {iteration}: loss is {float(loss.detach().float().sum()):g}"
         what += f" ({parts})" if parts else ""
+        if late:
+            what += f" (found at iteration {self._inner_count + 1}: checked every {self.nonfinite_check_every} on {loss.device.type})"
         if self.on_nonfinite == "error":
             raise NonFiniteLossError(
                 f'{what}; on_nonfinite = "error" stops the run ("skip" leaves such losses out)'
@@ -158,17 +191,15 @@ class OptimWrapper:
         else:
             torch.nn.utils.clip_grad_value_(params, **cfg)
 
-    @contextlib.contextmanager
-    def optim_context(self, model: Any) -> Iterator[None]:
+    def optim_context(self, model: Any) -> contextlib.AbstractContextManager[Any]:
         """The forward pass runs inside this; on accumulation steps it skips DDP's all-reduce
-        (``no_sync``) or FSDP's reduce-scatter (``set_requires_gradient_sync``)."""
+        (``no_sync``) or FSDP's reduce-scatter (``set_requires_gradient_sync``). Otherwise it is
+        a shared do-nothing context (no generator to build every iteration)."""
         if hasattr(model, "set_requires_gradient_sync"):  # FSDP: the setting holds until changed
             model.set_requires_gradient_sync(self.should_sync())
         if not self.should_sync() and hasattr(model, "no_sync"):
-            with model.no_sync():
-                yield
-        else:
-            yield
+            return model.no_sync()
+        return _NO_CONTEXT
 
     def log_values(self) -> dict[str, Any]:
         """Values the logger records after each step (``grad_norm`` when clipping by norm).
@@ -213,6 +244,7 @@ class OptimWrapper:
         Under a process group the pending gradients differ per process and only rank 0 saves:
         they are left out, and a run resumed from such a checkpoint loses that window's part.
         """
+        self.check_losses()
         state = self.optimizer.state_dict()
         if self.base_param_settings is not None:
             state["base_param_settings"] = self.base_param_settings

@@ -281,3 +281,88 @@ def test_monitor_survives_adding_hooks_after_it(log: list[str]) -> None:
     manager.add(Tagged("late", log))
     fire(manager)
     assert (seen, log) == (["before_train_epoch"], ["late"])
+
+
+# -- the direct call path is pluggy's, and registration is linear ------------------------------
+
+
+class Signatures(Hook):
+    """after_train_iter with all arguments, with some defaulted, and with a subset."""
+
+    def __init__(self, log: list[Any], tag: str, style: str, priority: Any = None) -> None:
+        self.log, self.tag, self.style = log, tag, style
+        if priority is not None:
+            self.priority = priority
+        method = {"full": self._full, "defaults": self._defaults, "subset": self._subset}[style]
+        self.after_train_iter = method  # type: ignore[method-assign]
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        raise AssertionError("replaced in __init__")
+
+    def _full(self, runner: Any, batch_idx: int, data_batch: Any, outputs: Any) -> None:
+        self.log.append((self.tag, batch_idx, data_batch, outputs))
+
+    def _defaults(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = "unset") -> None:
+        self.log.append((self.tag, batch_idx, data_batch, outputs))
+
+    def _subset(self, batch_idx: int) -> None:
+        self.log.append((self.tag, batch_idx))
+
+
+def calls_seen(through_pluggy: bool, **kwargs: Any) -> list[Any]:
+    log: list[Any] = []
+    manager = HookManager()
+    for tag, style, priority in [("a", "full", "LOW"), ("b", "defaults", None), ("c", "subset", "HIGH")]:
+        manager.add(Signatures(log, tag, style, priority))
+    manager.add(plugin_module("first", log, tryfirst=True))
+    stop = manager.monitor(lambda point, kwargs: None) if through_pluggy else None
+    manager.call("after_train_iter", runner=RUNNER, **kwargs)
+    manager.call("before_train_epoch", runner=RUNNER)
+    if stop is not None:
+        stop()
+    return log
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"batch_idx": 3, "data_batch": [1], "outputs": {"loss": 1.0}}, {"batch_idx": 3, "data_batch": [1]}],
+    ids=["every-argument", "outputs-left-out"],
+)
+def test_the_direct_path_calls_what_pluggy_calls(kwargs: dict[str, Any]) -> None:
+    """Same order, same arguments, defaults where the caller leaves an argument out; a monitor
+    sends the call through pluggy itself, which is the reference."""
+    if "outputs" not in kwargs:
+        with pytest.raises(Exception, match="must provide argument 'outputs'") as direct:
+            calls_seen(False, **kwargs)
+        with pytest.raises(Exception, match="must provide argument 'outputs'") as reference:
+            calls_seen(True, **kwargs)
+        assert type(direct.value) is type(reference.value)
+        return
+    assert calls_seen(False, **kwargs) == calls_seen(True, **kwargs)
+    tags = [entry if isinstance(entry, str) else entry[0] for entry in calls_seen(False, **kwargs)]
+    assert tags == ["c", "b", "a", "first"]
+
+
+def test_registering_many_hooks_registers_each_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding hooks one by one used to re-register all of them every time (200 plugins: 20,000
+    registrations); now each is checked once and all are registered once, at the first call."""
+    from customrun_core.hooks import manager as manager_module
+
+    count = 0
+    register = manager_module._PluginManager.register
+
+    def counting(self: Any, plugin: Any, name: str | None = None) -> Any:
+        nonlocal count
+        count += 1
+        return register(self, plugin, name)
+
+    monkeypatch.setattr(manager_module._PluginManager, "register", counting)
+    log: list[str] = []
+    manager = HookManager()
+    for index in range(200):
+        manager.add(Tagged(str(index), log))
+    manager.call("before_train_epoch", runner=RUNNER)
+    assert log == [str(index) for index in range(200)]
+    assert count == 2 * 200  # checked once, registered once
