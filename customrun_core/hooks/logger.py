@@ -36,6 +36,7 @@ class LoggerHook(Hook):
         if interval < 1:
             raise ConfigError(f"expected an integer >= 1, got {interval}", key="interval")
         self.interval, self.ignore_last = interval, ignore_last
+        self._length_of_epoch, self._epoch_length = -1, 0
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
@@ -43,8 +44,10 @@ class LoggerHook(Hook):
         loop = runner.train_loop
         by_epoch = getattr(loop, "by_epoch", True)
         if by_epoch:
+            if self._length_of_epoch != runner.epoch:  # len(dataloader) once an epoch, not every iteration
+                self._length_of_epoch, self._epoch_length = runner.epoch, len(loop.dataloader)
             due = self.every_n_inner_iters(batch_idx, self.interval) or (
-                not self.ignore_last and self.end_of_epoch(loop.dataloader, batch_idx)
+                not self.ignore_last and batch_idx + 1 == self._epoch_length
             )
         else:
             due = self.every_n_train_iters(runner, self.interval) or self.is_last_train_iter(runner)
