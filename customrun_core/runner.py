@@ -19,7 +19,7 @@ import tomli_w
 import torch
 
 from customrun_core import checkpoint as ckpt
-from customrun_core import distributed, parallel, plugins, registry
+from customrun_core import distributed, parallel, plugins, registry, speed
 from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
@@ -121,11 +121,17 @@ class Runner:
         seed = cfg.randomness.seed  # a drawn seed is rank 0's: every process shuffles alike
         seed = distributed.broadcast_object(draw_seed()) if seed is None else seed
         self.seed = seed_everything(seed, cfg.randomness.deterministic)
+        if cfg.cudnn_benchmark:  # MMEngine's env_cfg.cudnn_benchmark: false leaves torch's setting
+            torch.backends.cudnn.benchmark = True
         self.config_toml = tomli_w.dumps(cfg.to_dict())  # the resolved config, as written and saved
         self.scalars = ScalarBuffer()
         self.model = self._located(lambda: build("models", cfg.model, key="model")).to(self.device)
+        if cfg.channels_last:  # the 4-D weights; the batches are converted as they are collated
+            self.model.to(memory_format=torch.channels_last)
         if distributed.resolve_launcher(cfg.launcher) != "none":
             self.model = self._located(self._wrap_model)
+        if self._located(lambda: speed.compile_forward(unwrap_model(self.model), cfg.compile)):
+            self.logger.info("the model's forward is compiled (torch.compile): the first iterations are slow")
         for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
             hook, priority = self._located(lambda t=table, k=key: build_hook(t, k))
             self._located(lambda h=hook, p=priority, k=key: self.hooks.add(h, p), key)
@@ -327,6 +333,7 @@ class Runner:
             self._located(lambda: resolve_checked(kind, table, key, default, **injected))
 
         check("models", cfg.model, "model")
+        self._located(lambda: speed.compile_arguments(cfg.compile))
         for mode in _MODES:
             loader = getattr(cfg, f"{mode}_dataloader")
             if loader is not None:
@@ -385,8 +392,11 @@ class Runner:
         loader_cfg = self._require(f"{mode}_dataloader", f"to {mode}")
         seed = self.seed + _MODES.index(mode)
         shard = (self.rank, self.world_size, mode == "train")  # this process's share of the data
+        speed_settings = {"device": self.device, "channels_last": self.cfg.channels_last}
         loader = self._located(
-            lambda: build_dataloader(loader_cfg, f"{mode}_dataloader", self.cfg.source, seed, *shard)
+            lambda: build_dataloader(
+                loader_cfg, f"{mode}_dataloader", self.cfg.source, seed, *shard, **speed_settings
+            )
         )
         setattr(self, f"{mode}_dataloader", loader)
         if mode == "train":

@@ -53,7 +53,9 @@ class PluginsConfig:
 @attrs.frozen
 class RunConfig:
     """A whole run. Component tables (``model``, ``train_cfg``, ...) keep their keyword arguments
-    as plain tables; they are checked against the component's signature before it is built."""
+    as plain tables; they are checked against the component's signature before it is built, and
+    so is ``compile``'s table against ``torch.compile``'s (here it is only a boolean or a table:
+    reading a config imports no torch)."""
 
     model: Table
     train_dataloader: Table | None = None
@@ -77,6 +79,9 @@ class RunConfig:
     sync_bn: bool | Literal["torch"] = False
     on_nonfinite: Literal["error", "skip", "warn"] = "error"
     randomness: Randomness = attrs.field(factory=Randomness)
+    compile: bool | Table = False
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
     load_from: str | None = None
     resume: bool | str = False
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
@@ -148,6 +153,13 @@ def parse_config(data: dict[str, Any], file: str) -> RunConfig:
     if "source" in data:
         raise ConfigError("unknown key", file=file, key="source")
     config = structure(RunConfig, data, file)
+    if config.cudnn_benchmark and config.randomness.deterministic:
+        raise ConfigError(
+            "cudnn_benchmark = true contradicts randomness.deterministic = true (benchmarking picks"
+            " convolution algorithms by timing them, so results vary from run to run): set one to false",
+            file=file,
+            key="cudnn_benchmark",
+        )
     return attrs.evolve(config, source=file)
 
 

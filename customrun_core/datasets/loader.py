@@ -3,30 +3,50 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from customrun_core.build import build
 from customrun_core.config.schema import structure
+from customrun_core.errors import ConfigError
 
 
 @attrs.frozen
 class DataLoaderConfig:
-    """The keys of a dataloader table (``torch.utils.data.DataLoader``'s names)."""
+    """The keys of a dataloader table (``torch.utils.data.DataLoader``'s names).
+
+    ``pin_memory = "auto"`` pins batches when the run's device is CUDA (pinned memory is what
+    makes the loops' ``non_blocking`` copies asynchronous); ``prefetch_factor`` (batches loaded
+    ahead by each worker, torch's default 2) and ``persistent_workers`` need worker processes.
+    """
 
     dataset: dict[str, Any]
     batch_size: int = attrs.field(default=1, metadata={"minimum": 1})
     shuffle: bool = False
     num_workers: int = attrs.field(default=0, metadata={"minimum": 0})
     drop_last: bool = False
-    pin_memory: bool = False
+    pin_memory: bool | Literal["auto"] = "auto"
     persistent_workers: bool = False
+    prefetch_factor: int | None = attrs.field(default=None, metadata={"minimum": 1})
+
+
+_WORKER_SETTINGS = ("prefetch_factor", "persistent_workers")
 
 
 def check_dataloader(cfg: Any, key: str, file: str) -> DataLoaderConfig:
-    """The validated table (unknown keys, wrong types and a missing ``dataset`` are errors)."""
-    return structure(DataLoaderConfig, cfg, file, key)
+    """The validated table (unknown keys, wrong types and a missing ``dataset`` are errors, and
+    so are worker settings without workers, which ``DataLoader`` would refuse when built)."""
+    table = structure(DataLoaderConfig, cfg, file, key)
+    if table.num_workers == 0:
+        for name in _WORKER_SETTINGS:
+            if getattr(table, name) not in (None, False):
+                raise ConfigError(
+                    f"needs worker processes, got num_workers = 0: set num_workers >= 1 or leave {name} out",
+                    file=file,
+                    key=f"{key}.{name}",
+                )
+    return table
 
 
 class EpochShuffleSampler:
@@ -123,13 +143,24 @@ class ResumableSampler:
 
 
 def build_dataloader(
-    cfg: Any, key: str, file: str, seed: int, rank: int = 0, world_size: int = 1, train: bool = True
+    cfg: Any,
+    key: str,
+    file: str,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    train: bool = True,
+    *,
+    device: Any = None,
+    channels_last: bool = False,
 ) -> Any:
     """A ``DataLoader`` whose shuffle order depends only on ``seed`` and the epoch.
 
     With ``world_size > 1`` each process reads its shard: training data through
     ``DistributedSampler`` (padded so every process takes as many steps), evaluation data through
     :class:`ShardSampler` (unpadded, so metrics summed over processes count each sample once).
+    ``device`` (the run's) decides ``pin_memory = "auto"``; ``channels_last`` makes the batches'
+    4-D tensors ``torch.channels_last`` as they are collated.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -140,6 +171,12 @@ def build_dataloader(
     sampler = _sampler(dataset, table.shuffle, seed, rank, world_size, train, table.drop_last)
     if train:
         sampler = ResumableSampler(sampler, len(dataset), table.batch_size, generator, seed)
+    pin_memory = table.pin_memory
+    if pin_memory == "auto":
+        pin_memory = device is not None and torch.device(device).type == "cuda"
+    collate_fn = None
+    if channels_last:
+        from customrun_core.speed import collate_channels_last as collate_fn
     return DataLoader(
         dataset,
         batch_size=table.batch_size,
@@ -147,6 +184,8 @@ def build_dataloader(
         generator=generator,
         num_workers=table.num_workers,
         drop_last=table.drop_last,
-        pin_memory=table.pin_memory,
-        persistent_workers=table.persistent_workers and table.num_workers > 0,
+        collate_fn=collate_fn,
+        pin_memory=pin_memory,
+        persistent_workers=table.persistent_workers,
+        prefetch_factor=table.prefetch_factor,
     )

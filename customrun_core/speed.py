@@ -1,0 +1,114 @@
+"""Optional speed features of a run: ``compile`` and ``channels_last`` (docs/config.md, "Speed").
+
+``compile`` compiles the model's ``forward`` in place, so the model keeps its class, its
+``train_step`` / ``val_step`` / ``test_step`` and its ``state_dict`` keys (no ``_orig_mod.``
+prefix: checkpoints of compiled and uncompiled runs load into each other). Under DDP the compiled
+forward runs inside DDP's forward, where TorchDynamo splits the graph at DDP's gradient buckets;
+under FSDP the sharding hooks around it stay eager.
+
+``channels_last`` puts the model's 4-D weights and every 4-D tensor of a batch in
+``torch.channels_last``; the batches are converted where they are collated (in the worker
+processes when ``num_workers > 0``), and moving them to the device keeps their layout.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from customrun_core.config import types as config_types
+from customrun_core.errors import ConfigError, closest
+
+__all__ = ["collate_channels_last", "compile_arguments", "compile_forward", "to_channels_last"]
+
+
+def compile_arguments(cfg: bool | Mapping[str, Any]) -> dict[str, Any] | None:
+    """``torch.compile``'s keyword arguments from the config's ``compile`` (None: no compiling).
+
+    ``true`` is ``{}`` (torch's defaults); a table's names and value types are checked against
+    the signature of the installed ``torch.compile``, so that a misspelt name is a
+    :class:`ConfigError` at ``compile.<name>`` suggesting the closest valid one."""
+    if cfg is False:
+        return None
+    kwargs = {} if cfg is True else dict(cfg)
+    params = inspect.signature(torch.compile).parameters
+    names = [name for name, param in params.items() if param.kind is param.KEYWORD_ONLY]
+    try:
+        hints = typing.get_type_hints(torch.compile)
+    except Exception:  # annotations that do not evaluate in this torch: names checked only
+        hints = {}
+    for name, value in kwargs.items():
+        if name not in names:
+            raise ConfigError(
+                f"torch.compile has no argument {name!r} (it takes {', '.join(names)})",
+                key=f"compile.{name}",
+                suggestions=closest(name, names),
+            )
+        problem = config_types.check(value, hints.get(name, Any))
+        if problem:
+            raise ConfigError(problem, key=f"compile.{name}")
+    return kwargs
+
+
+def compile_forward(model: nn.Module, cfg: bool | Mapping[str, Any]) -> bool:
+    """Compile ``model.forward`` in place with ``torch.compile(**compile)``; whether it did.
+
+    The compiled function is bound to ``model`` as a method, so a ``copy.deepcopy`` of the model
+    runs its own weights through it. Compiling is lazy: the first call of each input shape and
+    mode (train, eval, no_grad) traces and compiles.
+    """
+    kwargs = compile_arguments(cfg)
+    if kwargs is None:
+        return False
+    forward = model.forward
+    try:
+        if isinstance(forward, types.MethodType) and forward.__self__ is model:
+            compiled: Any = types.MethodType(torch.compile(forward.__func__, **kwargs), model)
+        else:  # an instance attribute already (another wrapper's): compile what it calls
+            compiled = torch.compile(forward, **kwargs)
+    except RuntimeError as error:  # torch checks the backend and mode / options when called
+        raise _refused(kwargs, error) from error
+    model.forward = compiled  # type: ignore[method-assign]
+    return True
+
+
+def _refused(kwargs: Mapping[str, Any], error: RuntimeError) -> ConfigError:
+    backend = kwargs.get("backend")
+    if isinstance(backend, str):
+        import torch._dynamo
+
+        known = torch._dynamo.list_backends(exclude_tags=())
+        if backend not in known:
+            return ConfigError(
+                f"unknown torch.compile backend {backend!r} (torch._dynamo.list_backends() names them)",
+                key="compile.backend",
+                suggestions=closest(backend, known),
+            )
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return ConfigError(f"torch.compile refused its arguments: {lines[0]}", key="compile")
+
+
+def to_channels_last(data: Any) -> Any:
+    """``data`` with every 4-D tensor inside (dicts, lists, tuples) in ``torch.channels_last``."""
+    if isinstance(data, torch.Tensor):
+        return data.contiguous(memory_format=torch.channels_last) if data.dim() == 4 else data
+    if isinstance(data, Mapping):
+        return {key: to_channels_last(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        items = [to_channels_last(value) for value in data]
+        return type(data)(*items) if hasattr(data, "_fields") else type(data)(items)
+    return data
+
+
+def collate_channels_last(samples: list[Any]) -> Any:
+    """The DataLoader's default collation, then :func:`to_channels_last` (a module-level function,
+    so that worker processes started by ``spawn`` can unpickle it)."""
+    from torch.utils.data import default_collate
+
+    return to_channels_last(default_collate(samples))
