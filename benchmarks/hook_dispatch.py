@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from machine import interleaved
 
 COUNTS = (0, 1, 10)
 
@@ -93,19 +94,7 @@ def contenders(with_mmengine: bool) -> dict[str, Callable[[], None]]:
 
 def measure(fires: dict[str, Callable[[], None]], rounds: int, calls: int) -> dict[str, list[float]]:
     """Nanoseconds per call of each function, one figure per round, the order rotated each round."""
-    names = list(fires)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(rounds + 1):  # round 0 warms up
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            fire = fires[name]
-            start = time.perf_counter_ns()
-            for _ in range(calls):
-                fire()
-            elapsed = (time.perf_counter_ns() - start) / calls
-            if round_index:
-                times[name].append(elapsed)
-    return times
+    return {name: [t * 1e9 for t in times] for name, times in interleaved(fires, rounds, calls).items()}
 
 
 def main() -> None:

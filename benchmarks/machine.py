@@ -1,11 +1,15 @@
-"""What every benchmark report states about the machine it ran on (no torch imported here)."""
+"""What every benchmark report states about the machine it ran on (no torch imported here), and
+the interleaved timing loop the micro-benchmarks share."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 
 def cpu_name() -> str:
@@ -42,3 +46,20 @@ def version(distribution: str) -> str | None:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def interleaved(calls: Mapping[str, Callable[[], Any]], rounds: int, repeat: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, one figure per round of ``repeat`` calls; the order
+    rotates every round (so no function always runs first) and a first round warms up."""
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds + 1):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = calls[name]
+            start = time.perf_counter()
+            for _ in range(repeat):
+                call()
+            if round_index:
+                times[name].append((time.perf_counter() - start) / repeat)
+    return times

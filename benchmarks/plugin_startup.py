@@ -31,17 +31,23 @@ PROBE = (
 )
 
 
-def make_plugins(root: Path, count: int) -> None:
+LISTING_PLUGIN = "raise RuntimeError('a listing imported plugin code')\n"
+
+
+def make_plugins(root: Path, count: int, stem: str = "bench", source: str = LISTING_PLUGIN) -> None:
+    """``count`` distributions ``customrun-<stem>N`` in ``root``, each with a ``customrun.hooks``
+    component and a ``customrun.plugins`` module whose code is ``source`` (by default one that
+    raises if imported: listing plugins must not import them)."""
     for i in range(count):
         make_distribution(
             root,
-            f"customrun-bench{i}",
+            f"customrun-{stem}{i}",
             version=f"1.{i}",
             entry_points={
-                "customrun.hooks": {f"BenchHook{i}": f"bench_plugin_{i}:Hook"},
-                "customrun.plugins": {f"bench{i}": f"bench_plugin_{i}"},
+                "customrun.hooks": {f"{stem.title()}Hook{i}": f"{stem}_plugin_{i}:Hook"},
+                "customrun.plugins": {f"{stem}{i}": f"{stem}_plugin_{i}"},
             },
-            modules={f"bench_plugin_{i}.py": "raise RuntimeError('a listing imported plugin code')\n"},
+            modules={f"{stem}_plugin_{i}.py": source},
             requires=("customrun-core>=0.1,<0.2",),
         )
 

@@ -24,7 +24,6 @@ import cProfile
 import pstats
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import run
 import torch
 import torch.nn.functional as F
 import workloads
+from machine import interleaved
 
 from customrun_core import Runner
 from customrun_core.models.base import parse_losses
@@ -147,17 +147,11 @@ def ablation_steps(hooks: str, work_dir: Path) -> dict[str, Callable[[], Any]]:
 def ablate(hooks: str, rounds: int, steps_per_round: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         steps = ablation_steps(hooks, Path(folder))
-        times: dict[str, list[float]] = {name: [] for name in steps}
         names = list(steps)
-        for round_index in range(rounds + 1):  # round 0 warms up
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                step = steps[name]
-                start = time.perf_counter()
-                for _ in range(steps_per_round):
-                    step()
-                if round_index:
-                    times[name].append((time.perf_counter() - start) / steps_per_round * 1e6)
+        times = {
+            name: [t * 1e6 for t in values]
+            for name, values in interleaved(steps, rounds, steps_per_round).items()
+        }
     print(f"one step on a fixed batch, us: median (fastest) of {rounds} rounds of {steps_per_round} steps")
     previous = base = statistics.median(times[names[0]])
     for name, values in times.items():

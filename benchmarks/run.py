@@ -51,8 +51,6 @@ import machine
 import plugin_startup
 import tomli_w
 
-from customrun_core.testing import make_distribution
-
 HERE = Path(__file__).resolve().parent
 WORKLOADS = HERE / "workloads.py"
 PROBE_ENV = "CUSTOMRUN_BENCH_PROBE"  # as workloads.PROBE_ENV (this process imports no torch)
@@ -429,23 +427,6 @@ def before_run(runner):
 """
 
 
-def make_train_plugins(root: Path, count: int) -> None:
-    """``count`` distributions whose ``customrun.plugins`` module ``customrun train`` imports and
-    registers (a pluggy module with one ``before_run`` implementation), each with a component too."""
-    for i in range(count):
-        make_distribution(
-            root,
-            f"customrun-trainbench{i}",
-            version=f"1.{i}",
-            entry_points={
-                "customrun.hooks": {f"TrainBenchHook{i}": f"train_bench_plugin_{i}:Hook"},
-                "customrun.plugins": {f"trainbench{i}": f"train_bench_plugin_{i}"},
-            },
-            modules={f"train_bench_plugin_{i}.py": TRAIN_PLUGIN},
-            requires=("customrun-core>=0.1,<0.2",),
-        )
-
-
 def python_with(sites: Sequence[Path], code: str) -> list[str]:
     """``python -S -c`` with exactly ``sites`` as site directories (their .pth files processed as
     at a normal start), then ``code``."""
@@ -483,7 +464,7 @@ def startup_cases(scratch: Path, settings: Settings) -> tuple[list[StartupCase],
     site_without_plugins(bare, ())
     kept = site_without_plugins(first_party, FIRST_PARTY)
     plugin_startup.make_plugins(listing, settings.plugins)  # their modules raise if imported
-    make_train_plugins(training, settings.plugins)
+    plugin_startup.make_plugins(training, settings.plugins, stem="trainbench", source=TRAIN_PLUGIN)
     n = settings.plugins
     listing_sets = {"0": [bare], str(len(kept)): [first_party], str(n): [bare, listing]}
     train_sets = {"0": [bare], str(len(kept)): [first_party], str(n): [bare, training]}

@@ -52,9 +52,12 @@ def _hints(target: Any) -> dict[str, Any]:
         return {}
 
 
-def check_arguments(target: Any, kwargs: Mapping[str, Any], injected: Mapping[str, Any], key: str) -> None:
+def check_arguments(
+    target: Any, kwargs: Mapping[str, Any], injected: Mapping[str, Any], key: str, label: str | None = None
+) -> None:
     """Raise a :class:`ConfigError` if ``target(**injected, **kwargs)`` cannot bind or has a
-    value of the wrong type."""
+    value of the wrong type. An argument the runner passes itself (``injected``) is not the
+    config's to set. ``label`` names ``target`` in messages (its ``__name__`` by default)."""
     sig = _signature(target)
     if sig is None:
         return
@@ -62,8 +65,8 @@ def check_arguments(target: Any, kwargs: Mapping[str, Any], injected: Mapping[st
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     for name in kwargs:
-        if name not in params and not takes_any:
-            label = getattr(target, "__name__", str(target))
+        if (name not in params and not takes_any) or name in injected:
+            label = label or getattr(target, "__name__", str(target))
             raise ConfigError(
                 f"{label} has no argument {name!r} (it takes {', '.join(n for n in named if n not in injected)})",
                 key=join_key(key, name),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,25 @@ EXTRA = "extra.pt"  # in a sharded checkpoint: all but the model's and the optim
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """Write ``obj`` to ``path`` so that a reader sees the old file or the whole new one, never half:
-    a temporary file in the same directory, flushed and fsynced, then renamed over ``path``."""
+    """Write ``obj`` to ``path`` so that a reader sees the old file or the whole new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _replace(path, lambda f: torch.save(obj, f))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``path`` replaced by ``text`` the same way (``last_checkpoint``, the run's config)."""
+    _replace(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _replace(path: Path, write: Callable[[Any], Any]) -> None:
+    """``write(binary file)`` into a temporary file beside ``path``, flushed and fsynced, then
+    renamed over ``path``; with the user's umask (mkstemp's 0600 would ignore it)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if hasattr(os, "fchmod"):  # POSIX: mkstemp's 0600 would ignore the user's umask
+        if hasattr(os, "fchmod"):  # POSIX
             os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -45,16 +56,6 @@ def _umask() -> int:
     mask = os.umask(0o022)  # reading it means setting it: put it straight back
     os.umask(mask)
     return mask
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """``path`` replaced by ``text`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load(path: str | os.PathLike[str], key: str = "checkpoint") -> dict[str, Any]:

@@ -206,7 +206,7 @@ class Runner:
         current iteration, with a checkpoint. Under torchrun the processes agree on it every
         iteration (one small all-reduce), so that they stop at the same one."""
         stop = self._stop_signal is not None
-        if distributed.is_distributed():
+        if self.world_size > 1:  # known since start-up: no torch.distributed queries per iteration
             stop = distributed.all_reduce_sum([float(stop)])[0] > 0
             if stop and self._stop_signal is None:
                 self._stop_signal = signal.SIGTERM  # a peer's signal

@@ -13,17 +13,16 @@ processes when ``num_workers > 0``), and moving them to the device keeps their l
 
 from __future__ import annotations
 
-import inspect
 import types
-import typing
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from customrun_core.config import types as config_types
+from customrun_core.build import check_arguments
 from customrun_core.errors import ConfigError, closest
+from customrun_core.loops.base import map_tensors
 
 __all__ = ["collate_channels_last", "compile_arguments", "compile_forward", "to_channels_last"]
 
@@ -31,28 +30,13 @@ __all__ = ["collate_channels_last", "compile_arguments", "compile_forward", "to_
 def compile_arguments(cfg: bool | Mapping[str, Any]) -> dict[str, Any] | None:
     """``torch.compile``'s keyword arguments from the config's ``compile`` (None: no compiling).
 
-    ``true`` is ``{}`` (torch's defaults); a table's names and value types are checked against
-    the signature of the installed ``torch.compile``, so that a misspelt name is a
-    :class:`ConfigError` at ``compile.<name>`` suggesting the closest valid one."""
+    ``true`` is ``{}`` (torch's defaults); a table is checked as any component's arguments are,
+    against the installed ``torch.compile``: a misspelt name is a :class:`ConfigError` at
+    ``compile.<name>`` suggesting the closest valid one."""
     if cfg is False:
         return None
     kwargs = {} if cfg is True else dict(cfg)
-    params = inspect.signature(torch.compile).parameters
-    names = [name for name, param in params.items() if param.kind is param.KEYWORD_ONLY]
-    try:
-        hints = typing.get_type_hints(torch.compile)
-    except Exception:  # annotations that do not evaluate in this torch: names checked only
-        hints = {}
-    for name, value in kwargs.items():
-        if name not in names:
-            raise ConfigError(
-                f"torch.compile has no argument {name!r} (it takes {', '.join(names)})",
-                key=f"compile.{name}",
-                suggestions=closest(name, names),
-            )
-        problem = config_types.check(value, hints.get(name, Any))
-        if problem:
-            raise ConfigError(problem, key=f"compile.{name}")
+    check_arguments(torch.compile, kwargs, {"model": None}, "compile", label="torch.compile")
     return kwargs
 
 
@@ -96,14 +80,7 @@ def _refused(kwargs: Mapping[str, Any], error: RuntimeError) -> ConfigError:
 
 def to_channels_last(data: Any) -> Any:
     """``data`` with every 4-D tensor inside (dicts, lists, tuples) in ``torch.channels_last``."""
-    if isinstance(data, torch.Tensor):
-        return data.contiguous(memory_format=torch.channels_last) if data.dim() == 4 else data
-    if isinstance(data, Mapping):
-        return {key: to_channels_last(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        items = [to_channels_last(value) for value in data]
-        return type(data)(*items) if hasattr(data, "_fields") else type(data)(items)
-    return data
+    return map_tensors(data, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
 
 
 def collate_channels_last(samples: list[Any]) -> Any:

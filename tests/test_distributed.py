@@ -101,23 +101,6 @@ def test_accumulation_steps_skip_the_all_reduce(process_group: None, model_class
     assert "forward" not in vars(model)  # the routing is undone after each step
 
 
-@pytest.fixture
-def torchrun_env(monkeypatch: pytest.MonkeyPatch, customrun_isolated: None) -> Iterator[None]:
-    """The environment torchrun gives a run of one process; the group is left after the test."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    for name, value in {"RANK": 0, "LOCAL_RANK": 0, "WORLD_SIZE": 1, "MASTER_ADDR": "127.0.0.1"}.items():
-        monkeypatch.setenv(name, str(value))
-    monkeypatch.setenv("MASTER_PORT", str(port))
-    try:
-        yield
-    finally:
-        distributed.teardown()
-
-
 def _bn_config(**changes: Any) -> dict[str, Any]:
     cfg = tiny_config(launcher="torchrun", **changes)
     cfg["model"]["backbone"] = {"type": "torch.nn:BatchNorm1d", "num_features": 64}

@@ -11,7 +11,6 @@ with TorchDynamo and runs it through AOTAutograd's forward and backward graphs.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 import torch._dynamo
 from torch._dynamo.utils import counters
 
-from customrun_core import Hook, distributed, unwrap_model
+from customrun_core import Hook, unwrap_model
 from customrun_core.datasets.loader import build_dataloader
 from customrun_core.errors import ConfigError
 from customrun_core.speed import compile_arguments, to_channels_last
@@ -108,21 +107,6 @@ def test_checkpoints_of_compiled_and_uncompiled_runs_load_into_each_other(
     assert_same_training(eager_from_compiled, compiled, CLOSE)
     loaded = customrun_run(mode="test", work_dir="test", load_from=str(compiled.work_dir / "epoch_2.pt"))
     assert loaded.metrics == pytest.approx(compiled.runner.test())  # weights only, into an uncompiled model
-
-
-@pytest.fixture
-def torchrun_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The environment torchrun gives a run of one process; the group is left after the test."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    for name, value in {"RANK": 0, "LOCAL_RANK": 0, "WORLD_SIZE": 1, "MASTER_ADDR": "127.0.0.1"}.items():
-        monkeypatch.setenv(name, str(value))
-    monkeypatch.setenv("MASTER_PORT", str(port))
-    try:
-        yield
-    finally:
-        distributed.teardown()
 
 
 @pytest.mark.parametrize("wrapper", ["DDP", "FSDP"])

@@ -16,13 +16,6 @@ from typing import Any
 from customrun_core.errors import describe
 
 _NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a table"}
-_PLURALS = {
-    "a boolean": "booleans",
-    "an integer": "integers",
-    "a number": "numbers",
-    "a string": "strings",
-    "a table": "tables",
-}
 
 
 def _origin(hint: Any) -> Any:
@@ -58,9 +51,9 @@ def _array(hint: Any) -> str:
     if len(kinds) != 1 or None in kinds:
         return "an array"
     kind = kinds.pop()
-    plural = _PLURALS.get(kind)
-    if plural is None:
+    if kind not in _NAMES.values():
         return "an array"
+    plural = kind.split(" ", 1)[1] + "s"  # "an integer" -> "integers"
     fixed = _origin(hint) is tuple and Ellipsis not in typing.get_args(hint)
     return f"an array of {len(args)} {plural}" if fixed else f"an array of {plural}"
 

@@ -159,10 +159,10 @@ class HookManager:
 
     def _plan(self, point: str) -> _Plan | None:
         self._sync()
-        impls = getattr(self._pm.hook, point).get_hookimpls()
+        caller = getattr(self._pm.hook, point)
+        impls = caller.get_hookimpls()
         if self._tracer is not None or self._monitors or any(i.wrapper or i.hookwrapper for i in impls):
             return None
-        caller = getattr(self._pm.hook, point)
         spec = frozenset(caller.spec.argnames) | frozenset(caller.spec.kwargnames)
         calls = tuple(
             (i.function, tuple(i.argnames), tuple(i.kwargnames), set(i.argnames) | set(i.kwargnames) == spec)

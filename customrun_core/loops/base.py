@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 
-def to_device(data: Any, device: torch.device) -> Any:
-    """``data`` with every tensor inside (dicts, lists, tuples) moved to ``device``, non-blocking."""
+def map_tensors(data: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``data`` with ``fn`` applied to every tensor inside (mappings, lists, tuples, named tuples)."""
     if isinstance(data, torch.Tensor):
-        return data if data.device == device else data.to(device, non_blocking=True)
-    if isinstance(data, dict):
-        return {k: to_device(v, device) for k, v in data.items()}
+        return fn(data)
+    if isinstance(data, Mapping):
+        return {k: map_tensors(v, fn) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        moved = [to_device(v, device) for v in data]
-        return type(data)(*moved) if hasattr(data, "_fields") else type(data)(moved)
+        items = [map_tensors(v, fn) for v in data]
+        return type(data)(*items) if hasattr(data, "_fields") else type(data)(items)
     return data
+
+
+def to_device(data: Any, device: torch.device) -> Any:
+    """``data`` with every tensor inside moved to ``device``, non-blocking (one already there
+    is left as it is)."""
+    return map_tensors(data, lambda t: t if t.device == device else t.to(device, non_blocking=True))
 
 
 class BaseLoop:

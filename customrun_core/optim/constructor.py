@@ -19,7 +19,7 @@ from customrun_core.build import (
     split_type,
 )
 from customrun_core.config.types import check_minimum, is_number
-from customrun_core.errors import ConfigError, describe
+from customrun_core.errors import ConfigError
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.optim.paramwise import (
     PARAMWISE_KEYS,
@@ -134,25 +134,6 @@ def optimizer_warnings(cfg: Any, key: str = "optim_wrapper") -> list[str]:
     return []
 
 
-def check_clip_grad(cfg: Any) -> None:
-    """``clip_grad``'s ``max_norm`` or ``clip_value``: a positive number (MMEngine takes 0 or a
-    negative one silently, and clipping to it zeroes every gradient or flips it)."""
-    clip_grad = cfg.get("clip_grad") if isinstance(cfg, Mapping) else None
-    if not isinstance(clip_grad, Mapping):
-        return
-    for name in ("max_norm", "clip_value"):
-        if name not in clip_grad:
-            continue
-        value = clip_grad[name]
-        problem = (
-            f"expected a number, got {describe(value)}"
-            if not is_number(value)
-            else check_minimum(value, 0, exclusive=True)
-        )
-        if problem:
-            raise ConfigError(problem, key=f"clip_grad.{name}")
-
-
 def build_constructor(cfg: dict[str, Any]) -> Any:
     """The ``constructor`` of ``optim_wrapper`` (checked, ready to be called on a model)."""
     cfg = copy.deepcopy(cfg)
@@ -172,5 +153,4 @@ def build_constructor(cfg: dict[str, Any]) -> Any:
 
 def build_optim_wrapper(model: nn.Module, cfg: dict[str, Any]) -> Any:
     """The wrapper ``optim_wrapper`` describes, built by its ``constructor``."""
-    check_clip_grad(cfg)
     return build_constructor(cfg)(model)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from customrun_core import distributed
+from customrun_core.config import types
 from customrun_core.errors import ConfigError, NonFiniteLossError
 
 _NO_CONTEXT = contextlib.nullcontext()
@@ -67,6 +68,10 @@ class OptimWrapper:
         needed = "max_norm" if kind == "norm" else "clip_value"
         if needed not in cfg:
             raise ConfigError(f"clipping by {kind} needs {needed}", key=f"clip_grad.{needed}")
+        # MMEngine takes 0 or a negative bound silently: clipping to it zeroes or flips every gradient
+        problem = types.check(cfg[needed], float) or types.check_minimum(cfg[needed], 0, exclusive=True)
+        if problem:
+            raise ConfigError(problem, key=f"clip_grad.{needed}")
         return {"type": kind, **cfg}
 
     # The run tells the wrapper its length so the last, incomplete window divides by its real size.
@@ -93,19 +98,18 @@ class OptimWrapper:
         ``"skip"`` leaves this iteration's loss out (its window still ends where it would),
         ``"warn"`` logs and goes on.
         """
+        skip = False
         if self._deferred_check(loss):
             self._unchecked.append((self._inner_count + 1, loss.detach(), terms))
             if len(self._unchecked) >= self.nonfinite_check_every:
                 self.check_losses()
         elif not self._loss_is_finite(loss):
             self._nonfinite(self._inner_count + 1, loss, terms)
-            if self.on_nonfinite == "skip":
-                self._inner_count += 1
-                if self.should_update():
-                    self.step(**(step_kwargs or {}))
-                    self.zero_grad(**(zero_kwargs or {}))
-                return
-        self.backward(self.scale_loss(loss))
+            skip = self.on_nonfinite == "skip"
+        if skip:
+            self._inner_count += 1  # counted, so that the window ends where it would
+        else:
+            self.backward(self.scale_loss(loss))
         if self.should_update():
             self.step(**(step_kwargs or {}))
             self.zero_grad(**(zero_kwargs or {}))
