@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "schedule": "customrun_core.cli.schedule:schedule",
     "param-groups": "customrun_core.cli.param_groups:param_groups",
     "new-plugin": "customrun_core.cli.new_plugin:new_plugin",
+    "plot": "customrun_core.cli.plot:plot",
+    "convert": "customrun_core.cli.convert:convert",
 }
 
 
@@ -134,6 +136,8 @@ _SUMMARIES = {
     "schedule": "Every scheduled value (lr, momentum, ...) at every iteration, without training.",
     "param-groups": "Each trainable parameter's group: lr, weight decay and extra flags.",
     "new-plugin": "Write a ready plugin distribution customrun-NAME (component, entry point, test).",
+    "plot": "Draw a run's curves (loss, lr, metrics) from scalars.jsonl; several runs overlay.",
+    "convert": "Turn an MMEngine Python config into customrun TOML, without executing it.",
 }
 
 
