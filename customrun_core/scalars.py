@@ -14,16 +14,25 @@ class ScalarBuffer:
     """Named scalars: the latest value of each, and a window of values since the last ``flush``.
 
     Tensors are stored as they are and turned into floats only when read, so recording a loss
-    every iteration does not synchronise a GPU.
+    every iteration does not synchronise a GPU. A value set with :meth:`set_latest` (a learning
+    rate) has no window: the logger shows its latest value, as MMEngine's does, so keeping every
+    iteration's copy would only be work for ``flush``.
     """
 
     def __init__(self) -> None:
         self._window: dict[str, list[Any]] = {}
         self._latest: dict[str, Any] = {}
+        self._no_window: dict[str, None] = {}  # an ordered set
 
     def update(self, name: str, value: Any) -> None:
+        """Record one value of ``name``: part of the window's mean and its latest value."""
         self._window.setdefault(name, []).append(value)
         self._latest[name] = value
+
+    def set_latest(self, name: str, value: Any) -> None:
+        """Record ``name``'s current value; ``flush`` reports the latest, not a mean."""
+        self._latest[name] = value
+        self._no_window[name] = None
 
     def latest(self, name: str, default: float | None = None) -> float | None:
         value = self._latest.get(name)
@@ -36,11 +45,13 @@ class ScalarBuffer:
         return sum(as_float(v) for v in values) / len(values)
 
     def flush(self) -> dict[str, float]:
-        """The mean of each name over the window, then an empty window."""
-        means = {
-            name: sum(as_float(v) for v in values) / len(values)
-            for name, values in self._window.items()
-            if values
-        }
+        """The mean of each name over the window (the latest value of those set with
+        :meth:`set_latest`), then an empty window."""
+        values = {name: as_float(self._latest[name]) for name in self._no_window}
+        values.update(
+            (name, sum(as_float(v) for v in window) / len(window))
+            for name, window in self._window.items()
+            if window
+        )
         self._window.clear()
-        return means
+        return values

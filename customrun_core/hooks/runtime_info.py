@@ -9,14 +9,15 @@ from customrun_core.hooks.base import Hook, Priority
 
 class RuntimeInfoHook(Hook):
     """Puts into ``runner.scalars``, before each step, the lr of every optimizer (first group as
-    ``lr``, as MMEngine) and after it every value ``train_step`` returned and every value of the
-    wrapper's ``log_values()`` (``grad_norm`` when clipping by norm, the AMP loss scale, ...)."""
+    ``lr``, as MMEngine; its latest value, not a window) and after it every value ``train_step``
+    returned and every value of the wrapper's ``log_values()`` (``grad_norm`` when clipping by
+    norm, the AMP loss scale, ...)."""
 
     priority = Priority.VERY_HIGH
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
         for name, values in runner.optim_wrapper.get_lr().items():
-            runner.scalars.update(name, values[0])
+            runner.scalars.set_latest(name, values[0])
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None

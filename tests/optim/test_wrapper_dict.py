@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -119,3 +121,27 @@ def test_a_schedule_for_an_unknown_member_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         Runner.from_config(cfg)
     assert info.value.key == "param_scheduler.generater"
+
+
+def test_each_members_logged_lr_is_the_one_its_last_step_used(tmp_path) -> None:
+    # ConstantLR halves the discriminator's lr for 3 iterations; the log line after 5 iterations
+    # shows the lr of iteration 5 (as MMEngine's logger shows the latest lr), not the window's mean.
+    cfg = gan_config(
+        param_scheduler={
+            "discriminator": [{"type": "ConstantLR", "factor": 0.5, "by_epoch": False, "end": 3}]
+        },
+        default_hooks={"logger": {"interval": 5}},
+        work_dir=str(tmp_path),
+    )
+    Runner.from_config(cfg).train()
+    reference = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.01)
+    schedule = torch.optim.lr_scheduler.ConstantLR(reference, factor=0.5, total_iters=3)
+    used = []
+    for _ in range(5):
+        used.append(reference.param_groups[0]["lr"])
+        reference.step()
+        schedule.step()
+    first = json.loads((tmp_path / "scalars.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["step"] == 5
+    assert first["discriminator.lr"] == pytest.approx(used[-1], rel=1e-12)
+    assert first["generator.lr"] == 0.1
