@@ -58,6 +58,10 @@ from customrun_core.schedulers.build import (
 _MODES = ("train", "val", "test")
 
 
+# Under torchrun, how often (in iterations) the processes agree on whether a stop signal arrived.
+STOP_AGREEMENT_EVERY = 10
+
+
 def _make_logger(work_dir: Path, rank: int) -> logging.Logger:
     logger = logging.Logger("customrun")  # one per run, outside logging's global registry
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
@@ -203,13 +207,16 @@ class Runner:
 
     def stop_requested(self) -> bool:
         """Whether SIGINT or SIGTERM arrived (on any process): training then stops after the
-        current iteration, with a checkpoint. Under torchrun the processes agree on it every
-        iteration (one small all-reduce), so that they stop at the same one."""
-        stop = self._stop_signal is not None
-        if self.world_size > 1:  # known since start-up: no torch.distributed queries per iteration
-            stop = distributed.all_reduce_sum([float(stop)])[0] > 0
-            if stop and self._stop_signal is None:
-                self._stop_signal = signal.SIGTERM  # a peer's signal
+        current iteration, with a checkpoint. Under torchrun the processes agree on it once every
+        ``STOP_AGREEMENT_EVERY`` iterations (one small all-reduce, which on CUDA waits for the
+        device: not every iteration), so that they all stop after the same one."""
+        if self.world_size == 1:  # known since start-up: no torch.distributed queries per iteration
+            return self._stop_signal is not None
+        if self.iter % STOP_AGREEMENT_EVERY:
+            return False  # a signal waits for the next agreement: no process stops alone
+        stop = distributed.all_reduce_sum([float(self._stop_signal is not None)])[0] > 0
+        if stop and self._stop_signal is None:
+            self._stop_signal = signal.SIGTERM  # a peer's signal
         return stop
 
     @contextlib.contextmanager
