@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from customrun_core.scalars import ScalarBuffer
+from customrun_core.scalars import ScalarBuffer, stacked_mean
 
 
 def test_flush_gives_window_means_and_latest_values() -> None:
@@ -26,3 +27,20 @@ def test_a_value_set_as_latest_keeps_no_window() -> None:
         scalars.set_latest("lr", i)
     assert scalars._window == {}
     assert scalars.window_mean("lr") == 999.0
+
+
+def test_the_accelerator_path_sums_on_the_device_to_the_same_mean() -> None:
+    # stacked_mean is what a window of CUDA tensors takes; on the CPU it must give the Python mean.
+    values = [torch.tensor(v, dtype=torch.float32) for v in (0.1, 0.2, 0.7, 1e-8)]
+    python_mean = sum(float(v) for v in values) / len(values)
+    assert stacked_mean(values) == pytest.approx(python_mean, rel=1e-15)
+    assert stacked_mean([torch.tensor([2.0]), torch.tensor(4.0)]) == 3.0  # (1,) and () shapes
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_window_of_cuda_losses_is_read_once() -> None:
+    scalars = ScalarBuffer()
+    for v in (1.0, 2.0, 6.0):
+        scalars.update("loss", torch.tensor(v, device="cuda"))
+    assert scalars.flush() == {"loss": 3.0}
