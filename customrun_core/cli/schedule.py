@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import click
 
 from customrun_core.cli import traceback_option
 from customrun_core.cli.options import config_argument, plugin_options, plugin_switches, set_option
+from customrun_core.cli.plot import image_options
 
 MAX_ROWS = 40  # regular rows of the table; --json has every iteration
 
@@ -79,21 +81,38 @@ def format_table(schedule: Any) -> str:
     metavar="N",
     help="The epoch length; without it the train dataset is built to measure its dataloader.",
 )
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.png",
+    help="Draw every scheduled value over the run into this image instead of printing the table.",
+)
+@image_options
 @plugin_options
 @traceback_option
 def schedule(
-    config_file: str, overrides: tuple[str, ...], as_json: bool, iters_per_epoch: int | None
+    config_file: str,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    iters_per_epoch: int | None,
+    plot_file: str | None,
+    size: str | None,
+    dpi: int,
 ) -> None:
     """Every value the schedulers of CFG set (lr, momentum, ...) at every training iteration.
 
     The model, optimizer and schedulers are built and stepped as training would step them, with no
     training step. --json prints {"iters_per_epoch": E, "max_iters": N, "values": {"lr": [[group 0,
-    group 1, ...] for each iteration], ...}}. Warnings and notes go to stderr.
+    group 1, ...] for each iteration], ...}}. --plot FILE.png draws one subplot per value, one line
+    per parameter group, epoch boundaries dotted, and prints where it went (on stderr with --json).
+    Warnings and notes go to stderr.
     """
     from customrun_core.config import load_config
     from customrun_core.plugin_policy import activate
     from customrun_core.schedulers.simulate import simulate_schedule
 
+    image = _check_plot_options(plot_file, size, dpi)  # before the (slower) simulation
     cfg = load_config(config_file, overrides)
     activate(cfg.plugins, plugin_switches())
     result = simulate_schedule(cfg, iters_per_epoch)
@@ -103,5 +122,35 @@ def schedule(
         click.echo(f"note: {message}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json()))
-    else:
+    elif image is None:
         click.echo(format_table(result), nl=False)
+    if image is not None:
+        path, inches = image
+        _draw(result, path, inches, dpi, Path(config_file).name)
+        click.echo(f"wrote {path} ({', '.join(result.values)}; {result.max_iters} iterations)", err=as_json)
+
+
+def _check_plot_options(
+    plot_file: str | None, size: str | None, dpi: int
+) -> tuple[Path, tuple[float, float] | None] | None:
+    """The image file and size of --plot (None without it); --size and --dpi need --plot."""
+    from customrun_core import plotting
+
+    if plot_file is None:
+        given = click.get_current_context().get_parameter_source("dpi") != click.core.ParameterSource.DEFAULT
+        if size is not None or given:
+            raise click.UsageError("--size and --dpi set the image of --plot, which is not given")
+        return None
+    path = plotting.check_image_path(plot_file, "--plot")
+    inches = plotting.parse_size(size) if size else None
+    if inches is not None:
+        plotting.check_pixels(inches, dpi)
+    return path, inches
+
+
+def _draw(result: Any, path: Path, inches: tuple[float, float] | None, dpi: int, title: str) -> None:
+    from customrun_core import plotting
+
+    figure = plotting.schedule_figure(result, inches, dpi, title=title)
+    plotting.check_pixels(tuple(figure.get_size_inches()), dpi)  # the default grows with the keys
+    plotting.save(figure, path)
