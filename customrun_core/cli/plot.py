@@ -17,10 +17,15 @@ def image_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--size W,H`` (inches) and ``--dpi N``, passed as ``size`` (text or None) and ``dpi``;
     the image has ``W*dpi`` by ``H*dpi`` pixels. ``customrun schedule --plot`` shares them."""
     size = click.option(
-        "--size", metavar="W,H", help="Image size in inches (default: 8 wide, 2.5 a row of subplots)."
+        "--size", metavar="W,H", help="Image size in inches (default: 8 wide, 2.5 high a row of subplots)."
     )
     dpi = click.option(
-        "--dpi", type=click.IntRange(min=1), default=100, show_default=True, help="Pixels per inch."
+        "--dpi",
+        type=click.IntRange(min=1),
+        default=100,
+        show_default=True,
+        metavar="N",
+        help="Pixels per inch.",
     )
     return size(dpi(command))
 
