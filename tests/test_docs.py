@@ -1,17 +1,231 @@
-"""The docs stay in step with the code: every hook point and every config key is documented."""
+"""The docs stay in step with the code: generated references are current, every code block in docs/
+parses (or is an include of a real file), and the guides include the seed examples the tests train.
+
+Markdown is read here by hand (fenced blocks, pymdownx.snippets' ``--8<-- "path"`` lines), so these
+tests run without mkdocs; ``tox -e docs`` builds the site itself."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import re
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import pytest
 
 from customrun_core import docsgen, hookspecs, registry
 from customrun_core.cli.new_plugin import PLUGIN_KINDS, plugin_names
-from customrun_core.config.schema import RunConfig
+from customrun_core.config import load_config
+from customrun_core.config.schema import RunConfig, parse_config
 from customrun_core.hooks.defaults import DEFAULT_HOOKS
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+# One guide per seed topic, and the seed example (examples/seeds/) it must include.
+GUIDES = {
+    "custom-loop.md": "loop.toml",
+    "custom-hook.md": "custom_hook.toml",
+    "custom-optimizer.md": "custom_optimizer.toml",
+    "optim-wrapper.md": "amp.toml",
+    "constructor.md": "custom_constructor.toml",
+    "schedulers.md": "mae_schedule.toml",
+}
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*)$")
+_INCLUDE = re.compile(r'^\s*-{1,}8<-{1,}\s+"(?P<path>[^"]+)"\s*$')
+# A deliberately partial snippet says so in its title: ```toml title="fragment: the optimizer only"
+_PARTIAL = re.compile(r'\btitle="fragment\b')
+
+
+@attrs.frozen
+class Block:
+    """One fenced code block of a page: its language (the info string's first word) and its text."""
+
+    where: str
+    lang: str
+    info: str
+    text: str
+
+    @property
+    def includes(self) -> list[str]:
+        return [m["path"] for line in self.text.splitlines() if (m := _INCLUDE.match(line))]
+
+
+def code_blocks(text: str, where: str = "<page>") -> Iterator[Block]:
+    """The fenced blocks of a Markdown page, indented ones (in lists and tabs) included."""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        indent, fence, info = opening["indent"], opening["fence"], opening["info"].strip()
+        end = i + 1
+        while end < len(lines) and not re.fullmatch(
+            rf"[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*", lines[end]
+        ):
+            end += 1
+        body = "\n".join(line[len(indent) :] for line in lines[i + 1 : end])
+        yield Block(f"{where}:{i + 1}", info.split()[0] if info else "", info, body)
+        i = end + 1
+
+
+def check_block(block: Block, tmp_path: Path) -> None:
+    """Raise (AssertionError, or the parser's error) when a block is neither a real include nor valid.
+
+    An include must name an existing file (a config there must load); TOML must parse, a whole config
+    (with ``model``) must load, and a fragment of one must use only config keys and pass validation
+    with a model added; Python must compile; JSON must parse. Partial snippets are not parsed.
+    """
+    if block.includes:
+        others = [line for line in block.text.splitlines() if line.strip() and not _INCLUDE.match(line)]
+        assert not others, f"{block.where}: an include block holds other lines too: {others[0]!r}"
+        for path in block.includes:
+            assert (ROOT / path).is_file(), f"{block.where}: includes {path}, which does not exist"
+            if path.endswith(".toml") and "model" in tomllib.loads((ROOT / path).read_text(encoding="utf-8")):
+                load_config(ROOT / path)
+        return
+    if _PARTIAL.search(block.info):
+        return
+    if block.lang == "toml":
+        data = tomllib.loads(block.text)
+        if "model" in data:
+            config = tmp_path / "snippet.toml"
+            config.write_text(block.text, encoding="utf-8")
+            load_config(config)
+        elif set(data) & _config_keys():
+            unknown = set(data) - _config_keys() - {"extends"}
+            assert not unknown, f"{block.where}: not config keys: {sorted(unknown)}"
+            data.pop("extends", None)
+            parse_config({"model": {"type": "ClassifierModel"}, **data}, block.where)
+    elif block.lang == "python":
+        compile(block.text, block.where, "exec")
+    elif block.lang == "json":
+        json.loads(block.text)
+
+
+def _config_keys() -> set[str]:
+    return {f.name for f in attrs.fields(RunConfig) if f.metadata.get("config", True)}
+
+
+def _all_blocks() -> list[Block]:
+    return [
+        b
+        for page in PAGES
+        for b in code_blocks(page.read_text(encoding="utf-8"), str(page.relative_to(ROOT)))
+    ]
+
+
+@pytest.mark.parametrize("block", _all_blocks(), ids=lambda b: b.where)
+def test_every_code_block_in_the_docs_is_an_include_or_valid(block: Block, tmp_path: Path) -> None:
+    check_block(block, tmp_path)
+
+
+def test_the_block_check_refuses_broken_snippets_and_passes_marked_fragments(tmp_path: Path) -> None:
+    page = "\n".join([
+        "```toml", "optim_wrapper = { optimizer = { type = 'SGD', lr = 0.1 } }", "```",     # a valid fragment
+        "- a list", "", "    ```python", "    def f(:", "    ```",                          # broken, indented
+        "```toml", "optim_wraper = { optimizer = {} }", "model = 1", "```",                  # not a valid config
+        "```toml", 'randomness = { seed = "zero" }', "```",                                  # a fragment, wrong type
+        "```", '--8<-- "examples/seeds/nothing.toml"', "```",                               # missing include
+        '```python title="fragment: one line of a loop"', "    self.run_iter(", "```",      # marked partial
+    ])  # fmt: skip
+    blocks = list(code_blocks(page))
+    assert [b.lang for b in blocks] == ["toml", "python", "toml", "toml", "", "python"]
+    check_block(blocks[0], tmp_path)
+    for broken in blocks[1:5]:
+        with pytest.raises(Exception):  # noqa: B017 (SyntaxError, ConfigError, AssertionError)
+            check_block(broken, tmp_path)
+    check_block(blocks[5], tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------- guides
+
+
+def _seed_test_module():
+    """tests/test_seed_examples.py, whose EXAMPLES are the configs the tests train."""
+    spec = importlib.util.spec_from_file_location("_seed_examples", ROOT / "tests" / "test_seed_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _includes(page: Path) -> list[str]:
+    return [path for block in code_blocks(page.read_text(encoding="utf-8")) for path in block.includes]
+
+
+def _imports(config: Path) -> list[str]:
+    return tomllib.loads(config.read_text(encoding="utf-8")).get("custom_imports", {}).get("imports", [])
+
+
+def test_every_seed_topic_has_a_guide_including_its_example() -> None:
+    for guide, example in GUIDES.items():
+        assert f"examples/seeds/{example}" in _includes(DOCS / "guides" / guide), guide
+
+
+def test_the_guides_include_the_seed_examples_that_the_tests_train() -> None:
+    seeds = _seed_test_module()
+    trained = set(seeds.EXAMPLES)
+    bases = {tomllib.loads((seeds.SEEDS / name).read_text()).get("extends") for name in trained} - {None}
+    base_imports = {m for base in bases for m in _imports(seeds.SEEDS / base)}
+    included: set[str] = set()
+    for guide in sorted((DOCS / "guides").glob("*.md")):
+        paths = [p for p in _includes(guide) if p.startswith("examples/seeds/")]
+        configs = [ROOT / p for p in paths if p.endswith(".toml")]
+        imported = {m for config in configs for m in _imports(config)}
+        for path in paths:
+            name = Path(path).name
+            included.add(name)
+            if name.endswith(".toml"):
+                assert name in trained or name in bases, f"{guide.name}: {name} is not a trained example"
+            else:  # a module: one the same page's configs import, and so one the tests train with
+                assert Path(name).stem in imported, f"{guide.name}: {name} is imported by none of its configs"
+    assert trained <= included, f"seed examples no guide includes: {sorted(trained - included)}"
+    modules = {m for name in trained for m in _imports(seeds.SEEDS / name)} - base_imports
+    assert {f"{m}.py" for m in modules} <= included
+
+
+def test_the_nav_lists_every_page_and_only_pages_that_exist() -> None:
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = re.findall(r"^\s*- [^:\n]+: (\S+\.md)\s*$", config, re.M)
+    pending = re.findall(r"^\s+/(\S+\.md)\s*$", config.partition("not_in_nav:")[2], re.M)
+    assert len(nav) >= 15
+    for path in nav:
+        assert (DOCS / path).is_file(), path
+    pages = {str(page.relative_to(DOCS)) for page in PAGES}
+    assert pages - set(pending) <= set(nav), sorted(pages - set(pending) - set(nav))
+
+
+# ------------------------------------------------------------------------------ generated references
+
+
+@pytest.mark.parametrize("page", docsgen.PAGES, ids=lambda p: p.name)
+def test_the_generated_references_are_current(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert docsgen.render(text) == text, f"{page.name} is stale: run python -m customrun_core.docsgen"
+
+
+@pytest.mark.parametrize("name", list(docsgen.REFERENCES))
+def test_the_docs_check_fails_on_a_stale_page(name: str, tmp_path: Path) -> None:
+    start, end = docsgen.markers(name)
+    page = tmp_path / "page.md"
+    page.write_text(f"# Page\n\n{start}\nold\n{end}\n", encoding="utf-8")
+    assert docsgen.main([str(page), "--check"]) == 1
+    assert docsgen.main([str(page)]) == 0
+    assert docsgen.main([str(page), "--check"]) == 0
+    assert page.read_text(encoding="utf-8").endswith(f"{end}\n")
+
+
+def test_the_hook_reference_has_every_hook_point_with_its_signature() -> None:
+    text = (DOCS / "plugin-guide.md").read_text(encoding="utf-8")
+    for point in hookspecs.HOOK_POINTS:
+        assert f"### `{point}`\n\n`{docsgen.signature(point)}`" in text
+    assert "`after_train_iter(runner, batch_idx: int, data_batch: Any, outputs: dict)`" in text
 
 
 def test_every_hook_point_is_in_the_hook_docs_in_firing_order() -> None:
@@ -25,29 +239,95 @@ def test_every_hook_point_has_a_contract() -> None:
         assert (getattr(hookspecs, point).__doc__ or "").startswith("Fires"), point
 
 
-def test_every_config_key_and_default_hook_is_in_the_config_reference() -> None:
-    text = (DOCS / "config.md").read_text()
+def test_the_config_reference_gives_type_and_default_of_every_key() -> None:
+    text = (DOCS / "config.md").read_text(encoding="utf-8")
     for field in attrs.fields(RunConfig):
         if field.metadata.get("config", True):
             assert f"| `{field.name}` |" in text, field.name
+    for row in [  # written out by hand from schema.py
+        "| `model` | table | required |",
+        '| `device` | string | `"auto"` |',
+        '| `sync_bn` | boolean or `"torch"` | `false` |',
+        "| `custom_hooks` | array of tables | `[]` |",
+        '| `launcher` | `"none"` or `"torchrun"` | none |',
+        "| `plugins` | table | `{enable = [], disable = [], require = []}` |",
+        "| `timeout` | integer | `1800` |",
+        "| `seed` | integer | none |",
+        "| `allow_failed_imports` | boolean | `false` |",
+        "| `extends` | string or array of strings | none |",
+    ]:
+        assert row in text, row
     for key, hook in DEFAULT_HOOKS.items():
         assert f"| `{key}` | {hook}" in text, key
 
 
-def test_the_hook_reference_in_the_plugin_guide_is_generated_from_hookspecs() -> None:
-    text = (DOCS / "plugin-guide.md").read_text(encoding="utf-8")
-    assert docsgen.render(text) == text, "docs/plugin-guide.md is stale: run python -m customrun_core.docsgen"
-    for point in hookspecs.HOOK_POINTS:
-        assert f"`{docsgen.signature(point)}`" in text
+@attrs.frozen
+class _Inner:
+    """Settings."""
+
+    depth: int = 2
 
 
-def test_the_docs_check_fails_on_a_stale_guide(tmp_path: Path) -> None:
-    guide = tmp_path / "guide.md"
-    guide.write_text(f"# Guide\n\n{docsgen.START}\nold\n{docsgen.END}\n", encoding="utf-8")
-    assert docsgen.main([str(guide), "--check"]) == 1
-    assert docsgen.main([str(guide)]) == 0
-    assert docsgen.main([str(guide), "--check"]) == 0
-    assert guide.read_text(encoding="utf-8").endswith(f"{docsgen.END}\n")
+@attrs.frozen
+class _Config:
+    model: dict
+    inner: _Inner = attrs.field(factory=_Inner)
+    novel: bool = attrs.field(default=False, metadata={"doc": "a documented switch"})
+
+
+def test_a_config_field_without_a_meaning_fails_the_reference() -> None:
+    text = docsgen.config_reference(
+        _Config, {"model": "the model", "inner": "below", "inner.depth": "how deep"}
+    )
+    assert "| `novel` | boolean | `false` | a documented switch |" in text
+    assert "### `inner`\n\nSettings.\n" in text
+    assert "| `depth` | integer | `2` | how deep |" in text
+    with pytest.raises(docsgen.DocsError, match=r"'inner\.depth' \(_Inner\.depth\) has no meaning"):
+        docsgen.config_reference(_Config, {"model": "the model", "inner": "below"})
+    with pytest.raises(docsgen.DocsError, match="do not exist: old"):
+        docsgen.config_reference(_Config, {"model": "m", "inner": "i", "inner.depth": "d", "old": "gone"})
+
+
+def test_the_docs_check_names_a_config_key_without_a_meaning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meanings = dict(docsgen.MEANINGS)
+    del meanings["device"]
+    monkeypatch.setattr(docsgen, "MEANINGS", meanings)
+    assert docsgen.main([str(DOCS / "config.md"), "--check"]) == 1
+    assert "config key 'device' (RunConfig.device) has no meaning" in capsys.readouterr().err
+
+
+def test_the_cli_reference_has_every_command_and_option() -> None:
+    import click
+
+    from customrun_core.cli import SUBCOMMANDS, cli
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    ctx = click.Context(cli, info_name="customrun")
+    for name in SUBCOMMANDS:
+        assert f"## `customrun {name}`" in text, name
+        try:
+            command = cli.get_command(ctx, name)
+        except ImportError:
+            continue
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert f"`{param.opts[-1]}" in text or f", {param.opts[-1]}" in text, (name, param.opts)
+    assert "| `--set KEY.PATH=VALUE` | Override a config value (TOML value syntax; repeatable)" in text
+    assert "```\ncustomrun train [OPTIONS] CFG\n```" in text
+
+
+def test_the_cli_reference_notes_a_command_whose_module_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from customrun_core import cli
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "ghost", "customrun_core.cli.ghost:ghost")
+    text = docsgen.cli_reference()
+    assert "## `customrun ghost`\n\nNot documented: `customrun_core.cli.ghost` cannot be imported" in text
+    assert "## `customrun train`" in text
+
+
+# ------------------------------------------------------------------------------------ hand-written pages
 
 
 def test_the_plugin_guide_lists_every_entry_point_group_and_plugin_kind() -> None:
@@ -59,17 +339,18 @@ def test_the_plugin_guide_lists_every_entry_point_group_and_plugin_kind() -> Non
         assert f"| `{kind}` | `{registry.GROUP_PREFIX}{spec.group}` | `{component}` |" in text, kind
 
 
-def test_every_test_the_guarantees_page_names_exists() -> None:
-    """docs/guarantees.md holds each promise to a test by name: a renamed or deleted test breaks it."""
-    import re
-
-    root = DOCS.parent
-    text = (DOCS / "guarantees.md").read_text(encoding="utf-8")
-    named = re.findall(r"`([\w/.-]+\.py)(?:::(\w+))?`", text)
+def test_every_test_the_docs_name_exists() -> None:
+    """guarantees.md (and the guides) hold promises to tests by name: a renamed test breaks them."""
+    pattern = r"`([\w/.-]+\.py)(?:::(\w+))?`"
+    named = re.findall(pattern, (DOCS / "guarantees.md").read_text(encoding="utf-8"))
     assert len(named) >= 20
+    for guide in sorted((DOCS / "guides").glob("*.md")):
+        named += [
+            m for m in re.findall(pattern, guide.read_text(encoding="utf-8")) if m[0].startswith("tests/")
+        ]
     for path, test in named:
-        assert (root / path).is_file(), path
+        assert (ROOT / path).is_file(), path
         if test:
-            assert re.search(rf"^def {test}\(", (root / path).read_text(encoding="utf-8"), re.M), (
+            assert re.search(rf"^def {test}\(", (ROOT / path).read_text(encoding="utf-8"), re.M), (
                 f"{path}::{test}"
             )
