@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import click
 
 from customrun_core import hookspecs
 from customrun_core.errors import CustomrunError, first_line
@@ -265,14 +266,12 @@ def _help_paragraphs(help_text: str | None) -> list[str]:
     return [_text(p) for p in paragraphs if p]
 
 
-def _command_section(command: Any, ctx: Any, level: str) -> list[str]:
+def _command_section(command: click.Command, ctx: click.Context) -> list[str]:
     """One command: heading, usage line, help, and a table of its options."""
     usage = " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
-    parts = [f"{level} `{ctx.command_path}`", "", "```", usage, "```", ""]
+    parts = [f"## `{ctx.command_path}`", "", "```", usage, "```", ""]
     for paragraph in _help_paragraphs(command.help):
         parts += [paragraph, ""]
-    import click
-
     options = [p for p in command.get_params(ctx) if isinstance(p, click.Option) and not p.hidden]
     records = [option.get_help_record(ctx) for option in options]
     rows = [f"| `{names}` | {_text(help)} |" for names, help in filter(None, records)]
@@ -287,15 +286,13 @@ def cli_reference() -> str:
     A subcommand whose module cannot be imported (not written yet, or broken) gets a note instead of
     its section, so the reference lists whatever exists.
     """
-    import click
-
     from customrun_core.cli import SUBCOMMANDS, cli
 
     root = click.Context(cli, info_name="customrun", **cli.context_settings)
     parts = [
         _NOTE.format(source="the click commands of customrun_core/cli/"),
         "",
-        *_command_section(cli, root, "##"),
+        *_command_section(cli, root),
     ]
     for name in cli.list_commands(root):
         try:
@@ -305,7 +302,7 @@ def cli_reference() -> str:
             parts += [f"## `customrun {name}`", "", f"Not documented: `{module}` cannot be imported"
                       f" ({_text(first_line(error))}).", ""]  # fmt: skip
             continue
-        parts += _command_section(command, click.Context(command, info_name=name, parent=root), "##")
+        parts += _command_section(command, click.Context(command, info_name=name, parent=root))
     return "\n".join(parts).rstrip()
 
 
