@@ -38,6 +38,7 @@ class ComponentNames:
     """
 
     def __init__(self, custom_imports: Iterable[str], search_dirs: Iterable[Path]) -> None:
+        # kind -> names the modules register; modules whose source was not found
         self.registered: dict[str, set[str]] = {kind: set() for kind in registry.KINDS}
         self.unread: list[str] = []
         dirs = list(search_dirs)
@@ -67,16 +68,11 @@ class ComponentNames:
             note = f"the scoped name {name!r} becomes {short!r} (customrun has no scopes)"
             inner = self.check(kind, short).message
             return Verdict(True, short, f"{note}; {inner}" if inner else note)
-        if self.unread:
-            modules = ", ".join(repr(m) for m in self.unread)
-            return Verdict(
-                True,
-                name,
-                f"{what} {name!r} is not known; kept, as custom_imports {modules} may register it"
-                " (convert found no source to read)",
-            )
         suggestions = closest(name, self._names(kind))
         hint = f" (did you mean {' or '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
+        if self.unread:  # said, not assumed: a module convert cannot read may still register it
+            modules = ", ".join(repr(m) for m in self.unread)
+            hint += f" (custom_imports {modules}: no source found to look for it)"
         return Verdict(False, name, f"unknown {what} {name!r}: no customrun twin{hint}")
 
     def _known(self, kind: str, name: str) -> bool:
