@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from customrun_core.errors import ConfigError, TrainingInterrupted
 from customrun_core.hooks.defaults import build_hook, hook_tables, split_priority
 from customrun_core.hooks.manager import HookManager
 from customrun_core.hooks.param_scheduler import iter_schedulers
+from customrun_core.hooks.progress import ConsoleLogHandler, ProgressBarHook, progress_console
 from customrun_core.hooks.tracing import parse_points
 from customrun_core.loops.selection import train_loop_table
 from customrun_core.metrics.evaluator import Evaluator, metric_tables
@@ -62,13 +63,16 @@ _MODES = ("train", "val", "test")
 STOP_AGREEMENT_EVERY = 10
 
 
-def _make_logger(work_dir: Path, rank: int) -> logging.Logger:
+def _make_logger(work_dir: Path, rank: int, console: Any = None) -> logging.Logger:
+    """The run's logger: stdout (through the progress bar's rich ``console`` when there is one, so
+    lines appear above the bar) and, on rank 0, ``WORK_DIR/run.log``; the same plain lines in both."""
     logger = logging.Logger("customrun")  # one per run, outside logging's global registry
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     formatter = logging.Formatter(
         "%(asctime)s - customrun - %(levelname)s - %(message)s", "%Y/%m/%d %H:%M:%S"
     )
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    stdout = logging.StreamHandler(sys.stdout) if console is None else ConsoleLogHandler(console)
+    handlers: list[logging.Handler] = [stdout]
     if rank == 0:
         handlers.append(logging.FileHandler(work_dir / "run.log", encoding="utf-8", delay=True))
     for handler in handlers:
@@ -84,7 +88,9 @@ class Runner:
     ``param_schedulers``, ``train_dataloader``, ``val_dataloader``, ``test_dataloader``,
     ``train_loop``, ``val_loop``, ``test_loop``, ``iter``, ``epoch``, ``max_iters``, ``max_epochs``,
     ``work_dir``, ``rank``, ``world_size``, ``device``, ``logger``, ``scalars`` (values recorded
-    for logging), ``seed``; and it may call ``call_hook``. Everything else is private.
+    for logging), ``seed``, ``log_sinks`` (callables the LoggerHook hands every record it writes to
+    ``scalars.jsonl``, on rank 0; a hook appends to it in ``before_run``); and it may call
+    ``call_hook``. Everything else is private.
 
     Every component table of the config is resolved and its arguments are checked against the
     component's signature when the runner is created, before anything is built, so a mistake
@@ -121,7 +127,8 @@ class Runner:
         )
         self.work_dir = Path(cfg.work_dir or default_work_dir(cfg.source))
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.logger = _make_logger(self.work_dir, self.rank)
+        console = progress_console(cfg.progress, self.rank)
+        self.logger = _make_logger(self.work_dir, self.rank, console)
         seed = cfg.randomness.seed  # a drawn seed is rank 0's: every process shuffles alike
         seed = distributed.broadcast_object(draw_seed()) if seed is None else seed
         self.seed = seed_everything(seed, cfg.randomness.deterministic)
@@ -139,6 +146,9 @@ class Runner:
         for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks):
             hook, priority = self._located(lambda t=table, k=key: build_hook(t, k))
             self._located(lambda h=hook, p=priority, k=key: self.hooks.add(h, p), key)
+        if console is not None:  # off (pipes, CI, pytest): not registered at all, so it costs nothing
+            self.hooks.add(ProgressBarHook(console))
+        self.log_sinks: list[Callable[[dict[str, Any]], None]] = []
         self._stop_signal: signal.Signals | None = None
         self.last_saved: tuple[str, int] | None = None  # (file name, iteration) of this run's last save
         self.optim_wrapper: Any = None

@@ -85,6 +85,14 @@ class RunConfig:
     load_from: str | None = None
     resume: bool | str = False
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
+    progress: bool | Literal["auto"] = attrs.field(
+        default="auto",
+        metadata={
+            "doc": 'the console progress bar (iterations/s, ETA, loss, lr): `"auto"` shows it only when'
+            " stdout is a terminal and no CI variable (`CI`, ...) is set; `true`, `false`"
+            " ([console-and-tensorboard.md](console-and-tensorboard.md))"
+        },
+    )
     source: str = attrs.field(default="<config>", metadata={"config": False})
 
     def to_dict(self) -> dict[str, Any]:

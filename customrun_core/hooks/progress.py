@@ -1,0 +1,212 @@
+"""The console progress bar: one rich bar per epoch (or per validation window of an iteration-based
+run), with iterations/s, ETA, the current loss and lr.
+
+Whether it is shown is the config's top-level ``progress`` key (:func:`progress_console`); when it
+is off the runner registers no :class:`ProgressBarHook` at all, so a run that does not show it pays
+nothing. When it is on, the runner's console log lines go through the bar's console (printed above
+the bar, as plain text), and ``run.log`` is written as always.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from customrun_core.hooks.base import Hook, Priority
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, Task
+
+# Set (non-empty, not "0"/"false") by CI services; a bar's control codes only clutter their logs.
+CI_VARIABLES = (
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "TEAMCITY_VERSION",
+    "PYTEST_CURRENT_TEST",  # pytest sets it during every test: tests never draw bars
+)
+
+
+def progress_wanted(
+    setting: bool | str, stream: IO[str] | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Whether the bar is shown for the config value ``progress``.
+
+    ``True`` and ``False`` decide; ``"auto"`` means: only when ``stream`` (stdout) is a terminal, no
+    CI variable (:data:`CI_VARIABLES`) is set in ``environ`` and ``TERM`` is not ``dumb``.
+    """
+    if setting != "auto":
+        return bool(setting)
+    stream = sys.stdout if stream is None else stream
+    environ = os.environ if environ is None else environ
+    if any(environ.get(name, "").strip().lower() not in ("", "0", "false") for name in CI_VARIABLES):
+        return False
+    if environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def progress_console(setting: bool | str, rank: int) -> Console | None:
+    """The console the bar and the log lines share, or None when no bar is shown (off, or not rank 0).
+
+    ``progress = true`` forces terminal output even where rich would not detect a terminal (an
+    IDE's console, a CI log viewer that renders ANSI codes): the user asked for the bar.
+    """
+    if rank != 0 or not progress_wanted(setting):
+        return None
+    from rich.console import Console
+
+    return Console(force_terminal=True if setting is True else None, highlight=False)
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Writes each formatted log record through a rich console, so that it appears above a live bar.
+
+    The line is printed as it is: no markup, no highlighting, no wrapping, the same text a plain
+    stream handler writes.
+    """
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.text import Text
+
+        try:
+            self.console.print(Text(self.format(record)), soft_wrap=True)
+        except Exception:  # what logging.StreamHandler does: a broken console must not end the run
+            self.handleError(record)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def _columns() -> tuple[Any, ...]:
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{_number(speed, '.1f')} it/s")
+
+    class ValuesColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            loss, lr = task.fields.get("loss"), task.fields.get("lr")
+            return Text(f"loss {_number(loss, '.4f')}  lr {_number(lr, '.4e')}")
+
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        ValuesColumn(),
+    )
+
+
+class ProgressBarHook(Hook):
+    """Draws the training progress on ``console``.
+
+    A bar covers one epoch of an epoch-based loop, or, in an iteration-based one, the iterations up
+    to the next validation (the whole run without validation). The bar's ``loss`` and ``lr`` fields
+    are ``runner.scalars``' latest values (the last iteration's, the lr that step used); they and
+    the count are updated at most once every ``refresh_interval`` seconds and at the end of each
+    bar, so reading a loss tensor (a GPU sync) happens a few times a second, not every iteration.
+    A finished bar stays until the next one starts; all are gone when training ends.
+    """
+
+    priority = Priority.LOW  # after RuntimeInfoHook and IterTimerHook have recorded the step
+
+    def __init__(self, console: Console, refresh_interval: float = 0.25) -> None:
+        self.console, self.refresh_interval = console, refresh_interval
+        self.progress: Progress | None = None
+        self._task: Any = None
+        self._start = self._end = 0  # the current bar's iterations [start, end)
+        self._next_update = 0.0
+
+    def before_train(self, runner: Any) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(*_columns(), console=self.console, transient=True, refresh_per_second=4)
+        self.progress.start()
+        self._task, self._end = None, -1
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        if runner.iter >= self._end:  # the first iteration, or the previous bar is full
+            self._open(runner)
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        done = runner.iter + 1
+        now = time.monotonic()
+        if now < self._next_update and done != self._end:
+            return
+        self._next_update = now + self.refresh_interval
+        assert self.progress is not None
+        self.progress.update(
+            self._task,
+            completed=done - self._start,
+            loss=runner.scalars.latest("loss"),
+            lr=runner.scalars.latest("lr"),
+        )
+        if done == self._end:
+            self.progress.refresh()  # the bar's final state is drawn even if training stops here
+
+    def after_train(self, runner: Any) -> None:
+        self._close()
+
+    def after_run(self, runner: Any) -> None:
+        self._close()  # after an error too: the terminal gets its cursor back
+
+    def _open(self, runner: Any) -> None:
+        """Replace the finished bar with the next one, from ``runner.iter``."""
+        assert self.progress is not None
+        if self._task is not None:
+            self.progress.remove_task(self._task)
+        loop = runner.train_loop
+        self._start = runner.iter
+        if getattr(loop, "by_epoch", True):
+            length = len(loop.dataloader)
+            self._end = (runner.epoch + 1) * length
+            description = f"Epoch {runner.epoch + 1}/{runner.max_epochs}"
+            first = self._start - runner.epoch * length  # > 0 when resumed inside the epoch
+        else:
+            self._end = window_end(self._start, runner.max_iters, loop.val_begin, loop.val_interval,
+                                   runner.val_loop is not None)  # fmt: skip
+            description = f"Iter {self._start + 1}-{self._end}/{runner.max_iters}"
+            first = 0
+        self._start -= first
+        self._task = self.progress.add_task(
+            description, total=self._end - self._start, completed=first, loss=None, lr=None
+        )
+        self._next_update = 0.0
+
+    def _close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def window_end(start: int, max_iters: int, val_begin: int, val_interval: int, validates: bool) -> int:
+    """Where the bar of an iteration-based run that starts after ``start`` finished iterations ends:
+    at the next iteration count after which the loop validates (MMEngine's rule: from
+    ``val_begin``, every ``val_interval``), or at ``max_iters``."""
+    if not validates:
+        return max_iters
+    first = max(start + 1, val_begin)
+    return min(-(-first // val_interval) * val_interval, max_iters)
