@@ -27,7 +27,10 @@ class LoggerHook(Hook):
     Each logged train line holds the mean of each value over the window since the previous line
     (MMEngine's smoothing), the latest lr, the ETA and the iteration time. The same values go to
     ``WORK_DIR/scalars.jsonl`` as one JSON object per line: ``mode``, ``step`` (finished
-    iterations), ``epoch``, then the values (``lr``, ``loss``, ..., or the metrics).
+    iterations), ``epoch``, then the values (``lr``, ``loss``, ..., or the metrics). Each record
+    is then handed, as it is (non-finite values included), to every callable in
+    ``runner.log_sinks`` (the TensorBoardLoggerHook's writer, ...): other back-ends log exactly
+    these values at these steps without reading the scalar buffer again.
     """
 
     priority = Priority.BELOW_NORMAL
@@ -104,3 +107,5 @@ class LoggerHook(Hook):
         clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with open(runner.work_dir / SCALARS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(clean) + "\n")
+        for sink in getattr(runner, "log_sinks", ()):  # a runner-like object in a test may have none
+            sink(record)

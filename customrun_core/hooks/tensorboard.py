@@ -1,0 +1,95 @@
+"""TensorBoardLoggerHook: what the LoggerHook logs, also as TensorBoard scalars.
+
+Needs the optional extra ``pip install 'customrun-core[tensorboard]'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from customrun_core.errors import ConfigError
+from customrun_core.hooks.base import Hook, Priority
+
+INSTALL_HINT = "pip install 'customrun-core[tensorboard]'"
+_RECORD_KEYS = ("mode", "step", "epoch")  # a record's bookkeeping, not values
+
+
+class TensorBoardLoggerHook(Hook):
+    """Writes every record the LoggerHook writes to ``scalars.jsonl`` as TensorBoard scalars, at the
+    record's ``step``, tagged ``<mode>/<name>`` (``train/loss``, ``train/lr``, ``val/accuracy/top1``).
+
+    It receives the records through ``runner.log_sinks`` (the LoggerHook hands each one over after
+    writing it), so the values are exactly the logged ones (the window means of training values,
+    the validation and test metrics) and no hook point runs per iteration: a run pays only for
+    the lines it logs. Event files go to ``log_dir`` (relative paths are inside the work
+    directory; default ``WORK_DIR/tensorboard``), written by rank 0 only, flushed and closed in
+    ``after_run``, after an error too. A NaN or infinite value is written as it is. A resumed run
+    hides (TensorBoard's ``purge_step``) what an earlier run logged after the resumed checkpoint.
+
+    Args:
+        log_dir: where the event files go.
+        flush_secs: how often TensorBoard's writer flushes on its own, in seconds.
+
+    Raises:
+        ConfigError: when tensorboard is not installed (when the hook is built, before training).
+    """
+
+    priority = Priority.BELOW_NORMAL
+
+    def __init__(self, log_dir: str = "tensorboard", flush_secs: int = 30) -> None:
+        if flush_secs < 1:
+            raise ConfigError(f"expected an integer >= 1, got {flush_secs}", key="flush_secs")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError(
+                f"TensorBoardLoggerHook needs tensorboard, which is not installed: {INSTALL_HINT}"
+            ) from None
+        self._writer_class = SummaryWriter
+        self.log_dir, self.flush_secs = log_dir, flush_secs
+        self._writer: Any = None  # created with the first record
+        self._path: Path | None = None  # this run's event directory, on rank 0
+        self._purge_step: int | None = None
+
+    def before_run(self, runner: Any) -> None:
+        if runner.rank != 0:
+            return
+        if runner.cfg.default_hooks.get("logger") is False:
+            runner.logger.warning(
+                "TensorBoardLoggerHook writes what the LoggerHook logs, and default_hooks.logger = false:"
+                " no scalars will be written"
+            )
+        self._path = Path(runner.work_dir) / self.log_dir
+        self._purge_step = None
+        runner.log_sinks.append(self.write)
+
+    def before_train(self, runner: Any) -> None:
+        # A resumed run logs again the steps after its checkpoint, which the interrupted run may
+        # have logged: TensorBoard's purge_step hides those older events (scalars.jsonl keeps both).
+        if runner.iter > 0 and self._writer is None:
+            self._purge_step = runner.iter + 1
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Add one LoggerHook record (``mode``, ``step``, ``epoch``, values) as scalars."""
+        if self._path is None:
+            return
+        if self._writer is None:  # now, not in before_run: a resume has set the purge step by now
+            self._writer = self._writer_class(
+                log_dir=str(self._path), flush_secs=self.flush_secs, purge_step=self._purge_step
+            )
+        mode, step = record["mode"], record["step"]
+        for name, value in record.items():
+            if name in _RECORD_KEYS or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            self._writer.add_scalar(f"{mode}/{name}", float(value), step)
+
+    def after_run(self, runner: Any) -> None:
+        if self._path is None:
+            return
+        if self.write in runner.log_sinks:
+            runner.log_sinks.remove(self.write)
+        writer, self._writer, self._path = self._writer, None, None
+        if writer is not None:
+            writer.flush()
+            writer.close()
