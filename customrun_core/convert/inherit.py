@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Mapping
+import os
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +102,9 @@ def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonCon
     merged = PythonConfig(file, {}, {}, set(), set(), [])
     owners: dict[str, str] = {}
     for name in names:
-        base_path = _base_file(name, here, where, (*chain, here))
-        base = read_config(base_path, (*chain, here))
+        _check_base_file(name, here, where, (*chain, here))
+        # shown as the user would write it: beside the file as the user named it
+        base = read_config(os.path.normpath(Path(file).parent / name), (*chain, here))
         for key in base.values:
             if key in owners:
                 raise ConfigError(
@@ -121,7 +122,9 @@ def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonCon
     return merged
 
 
-def _base_file(name: str, here: Path, where: str, chain: tuple[Path, ...]) -> Path:
+def _check_base_file(name: str, here: Path, where: str, chain: tuple[Path, ...]) -> None:
+    """The base file ``name`` names (relative to the file at ``here``), checked to exist and to
+    close no cycle."""
     if "::" in name:
         raise ConfigError(
             f"{name!r} names a config inside an installed package, which convert does not read: copy the"
@@ -137,7 +140,6 @@ def _base_file(name: str, here: Path, where: str, chain: tuple[Path, ...]) -> Pa
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain[chain.index(path) :], path))
         raise ConfigError(f"_base_ forms a cycle: {cycle}", file=where, key="_base_")
-    return path
 
 
 def merge_value(base: Any, value: Any, key: str, where: str) -> Any:
@@ -170,11 +172,3 @@ def strip_delete(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_delete(v) for v in value]
     return copy.deepcopy(value)
-
-
-def merged_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override``'s top-level keys merged onto ``base`` (for tests and callers without files)."""
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = merge_value(out.get(key, _MISSING), value, key, "<config>")
-    return out
