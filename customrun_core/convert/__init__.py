@@ -26,6 +26,7 @@ from customrun_core.convert.components import ComponentNames
 from customrun_core.convert.inherit import read_config
 from customrun_core.convert.report import Report
 from customrun_core.convert.translate import Translator
+from customrun_core.errors import ConfigError
 
 __all__ = ["Conversion", "Report", "convert_file", "to_toml"]
 
@@ -54,7 +55,10 @@ def convert_file(
     """
     import sys
 
-    config = read_config(path)
+    try:
+        config = read_config(path)
+    except RecursionError:  # an expression nested thousands deep: Python's own parser gives up
+        raise ConfigError("nested too deeply to convert", file=str(path)) from None
     dirs = [Path(d) for d in module_dirs] + [Path.cwd()] + [Path(p).resolve() for p in sys.path if p]
     imports = config.values.get("custom_imports")
     modules = imports.get("imports", []) if isinstance(imports, dict) else []

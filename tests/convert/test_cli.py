@@ -61,7 +61,9 @@ def test_bad_files_are_one_line_with_file_and_line_and_exit_two(tmp_path: Path) 
         "missing_base.py": "error: missing_base.py:2: _base_: no such _base_ file 'nope.py' (looked for",
         "a.py": "error: b.py:1: _base_: _base_ forms a cycle: a.py -> b.py -> a.py",
         "absent.py": "error: absent.py: no such config file",
+        "deep.py": "error: deep.py: nested too deeply to convert",
     }
+    (tmp_path / "deep.py").write_text("x = " + " + ".join(["1"] * 20000) + "\n")
     for name, expected in cases.items():
         result = invoke(name)
         assert result.exit_code == 2, name
