@@ -181,7 +181,7 @@ class ProgressBarHook(Hook):
         loop = runner.train_loop
         self._start = runner.iter
         if getattr(loop, "by_epoch", True):
-            length = len(loop.dataloader)
+            length = runner.max_iters // runner.max_epochs  # a loop that cuts its epochs short too
             self._end = (runner.epoch + 1) * length
             description = f"Epoch {runner.epoch + 1}/{runner.max_epochs}"
             first = self._start - runner.epoch * length  # > 0 when resumed inside the epoch
