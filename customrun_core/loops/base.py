@@ -23,6 +23,8 @@ def map_tensors(data: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 def to_device(data: Any, device: torch.device) -> Any:
     """``data`` with every tensor inside moved to ``device``, non-blocking (one already there
     is left as it is)."""
+    if device.type == "cpu":  # is_cpu reads a flag; comparing devices builds a torch.device
+        return map_tensors(data, lambda t: t if t.is_cpu else t.to(device, non_blocking=True))
     return map_tensors(data, lambda t: t if t.device == device else t.to(device, non_blocking=True))
 
 
