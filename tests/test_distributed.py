@@ -44,7 +44,7 @@ def test_torchrun_launcher_without_torchrun_is_a_one_line_error(
         ({"dist_cfg": {"timeout": "10"}}, "dist_cfg.timeout: expected an integer"),
         ({"model_wrapper_cfg": {"type": "FSPD"}}, "model_wrapper_cfg.type: .*did you mean 'FSDP'"),
         ({"model_wrapper_cfg": {"type": "FSDP", "param_dtype": "fp16"}}, "param_dtype: expected one of 'float32'"),
-        ({"sync_bn": "mmcv"}, "sync_bn: expected a boolean or one of 'torch'"),
+        ({"sync_bn": "mmcv"}, "sync_bn: expected a boolean or 'torch'"),
     ],
 )  # fmt: skip
 def test_bad_distributed_settings_are_config_errors(

@@ -31,7 +31,8 @@ def expected(hint: Any) -> str | None:
             return None
         return " or ".join(dict.fromkeys(p for p in parts if p))
     if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+        choices = typing.get_args(hint)
+        return repr(choices[0]) if len(choices) == 1 else "one of " + ", ".join(repr(a) for a in choices)
     if origin in _NAMES:
         return _NAMES[origin]
     if origin in (list, tuple, cabc.Sequence):

@@ -98,7 +98,7 @@ def test_a_bad_progress_value_is_one_line(customrun_cli, customrun_config) -> No
     result = customrun_cli("train", config)
     assert result.exit_code == 2
     assert result.stderr_lines == [
-        f"error: {config}: progress: expected a boolean or one of 'auto', got string 'yes'"
+        f"error: {config}: progress: expected a boolean or 'auto', got string 'yes'"
     ]
     assert not (config.parent / "work" / "scalars.jsonl").exists()
 
