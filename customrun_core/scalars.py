@@ -14,8 +14,7 @@ def mean(values: list[Any]) -> float:
     """The mean of numbers or one-element tensors. Tensors on an accelerator are summed there, so
     a logging window costs one device read per name instead of one per iteration; on the CPU,
     reading each value is cheaper than stacking them."""
-    first = values[0]
-    if len(values) > 1 and getattr(getattr(first, "device", None), "type", "cpu") != "cpu":
+    if len(values) > 1 and not getattr(values[0], "is_cpu", True):  # a number is "on the CPU"
         return stacked_mean(values)
     return sum(as_float(v) for v in values) / len(values)
 

@@ -39,7 +39,7 @@ def test_the_accelerator_path_sums_on_the_device_to_the_same_mean() -> None:
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_a_window_of_cuda_losses_is_read_once() -> None:
+def test_a_window_of_cuda_losses_takes_the_device_path_to_its_mean() -> None:
     scalars = ScalarBuffer()
     for v in (1.0, 2.0, 6.0):
         scalars.update("loss", torch.tensor(v, device="cuda"))

@@ -11,6 +11,7 @@ from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
 
 SCALARS_FILE = "scalars.jsonl"
+RECORD_KEYS = ("mode", "step", "epoch")  # a record's bookkeeping; every other entry is a value
 _TIMES = ("time", "data_time")
 
 
