@@ -20,6 +20,7 @@ __all__ = [
     "TrainingInterrupted",
     "closest",
     "describe",
+    "did_you_mean",
     "first_line",
 ]
 
@@ -31,6 +32,12 @@ def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
         by_lower.setdefault(candidate.lower(), candidate)
     matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
     return [by_lower[m] for m in matches]
+
+
+def did_you_mean(suggestions: Iterable[str]) -> str:
+    """`` (did you mean 'a' or 'b'?)`` for the suggestions, with its leading space; ``""`` for none."""
+    shown = " or ".join(repr(s) for s in suggestions)
+    return f" (did you mean {shown}?)" if shown else ""
 
 
 def describe(value: object) -> str:
@@ -91,9 +98,7 @@ class ConfigError(CustomrunError):
     def render(self) -> str:
         where = ": ".join(part for part in (self.file, self.key) if part)
         text = f"{where}: {self.message}" if where else self.message
-        if self.suggestions:
-            text += " (did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?)"
-        return text
+        return text + did_you_mean(self.suggestions)
 
     def located(self, file: str | None = None, key_prefix: str | None = None) -> ConfigError:
         """The same error with the file filled in and/or the key path prefixed."""

@@ -207,12 +207,19 @@ def resolve(kind: str, type_name: Any) -> Any:
     raise _unknown(kind, type_name)
 
 
-def _from_entry_points(kind: str, type_name: str) -> Any:
+def entries_for(kind: str, type_name: str) -> tuple[ComponentEntry, ...]:
+    """The entry points ``type = type_name`` (``Name`` or ``dist:Name``) can mean in ``kind``:
+    read from metadata only, nothing imported."""
     names = scan_entry_points().get(kind, {})
-    dist_hint, _, short = type_name.rpartition(":")
     entries = names.get(type_name, ())
+    dist_hint, _, short = type_name.rpartition(":")
     if not entries and dist_hint and short in names:
         entries = tuple(e for e in names[short] if normalize_dist(e.dist) == normalize_dist(dist_hint))
+    return entries
+
+
+def _from_entry_points(kind: str, type_name: str) -> Any:
+    entries = entries_for(kind, type_name)
     if not entries:
         return None
     refused = {e.dist: why for e in entries if (why := policy().refusal(e.dist, e.name))}

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from customrun_core import __version__
-from customrun_core.errors import CustomrunError, closest
+from customrun_core.errors import CustomrunError, closest, did_you_mean
 
 SUBCOMMANDS = {
     "train": "customrun_core.cli.train:train",
@@ -55,9 +55,7 @@ class OneLineUsageError(click.UsageError):
         plain = isinstance(error, (click.NoSuchOption, _NO_SUCH_COMMAND))  # suggestions added below
         text = " ".join((error.message if plain else error.format_message()).split()).rstrip(".")
         text = text[:1].lower() + text[1:]  # click's messages are sentences
-        suggestions = _close_names(error)
-        if suggestions:
-            text += " (did you mean " + " or ".join(repr(s) for s in suggestions) + "?)"
+        text += did_you_mean(_close_names(error))
         super().__init__(f"{command_path}: error: {text}", error.ctx)
 
     def show(self, file: Any = None) -> None:

@@ -15,6 +15,7 @@ merged as MMEngine merges them (:mod:`.inherit`), and the result translated key 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,6 @@ def convert_file(
         ConfigError: the file (or a ``_base_`` file) is missing or is not valid Python, or the
             bases cannot be merged (see :func:`customrun_core.convert.inherit.read_config`).
     """
-    import sys
-
     try:
         config = read_config(path)
     except RecursionError:  # an expression nested thousands deep: Python's own parser gives up

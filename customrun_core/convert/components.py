@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 
 from customrun_core import registry
-from customrun_core.errors import closest
+from customrun_core.errors import closest, did_you_mean
 
 
 @attrs.frozen
@@ -41,6 +41,7 @@ class ComponentNames:
         # kind -> names the modules register; modules whose source was not found
         self.registered: dict[str, set[str]] = {kind: set() for kind in registry.KINDS}
         self.unread: list[str] = []
+        self._known_names: dict[str, set[str]] = {}
         dirs = list(search_dirs)
         for module in custom_imports:
             source = _module_file(module, dirs)
@@ -68,29 +69,23 @@ class ComponentNames:
             note = f"the scoped name {name!r} becomes {short!r} (customrun has no scopes)"
             inner = self.check(kind, short).message
             return Verdict(True, short, f"{note}; {inner}" if inner else note)
-        suggestions = closest(name, self._names(kind))
-        hint = f" (did you mean {' or '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
+        hint = did_you_mean(closest(name, sorted(self._names(kind))))
         if self.unread:  # said, not assumed: a module convert cannot read may still register it
             modules = ", ".join(repr(m) for m in self.unread)
             hint += f" (custom_imports {modules}: no source found to look for it)"
         return Verdict(False, name, f"unknown {what} {name!r}: no customrun twin{hint}")
 
     def _known(self, kind: str, name: str) -> bool:
-        if name in self.registered.get(kind, ()):
-            return True
-        entries = registry.scan_entry_points().get(kind, {})
-        dist, _, short = name.rpartition(":")
-        if name in entries or (dist and any(registry.normalize_dist(e.dist) == registry.normalize_dist(dist)
-                                            for e in entries.get(short, ()))):  # fmt: skip
+        if name in self.registered.get(kind, ()) or registry.entries_for(kind, name):
             return True
         # torch.optim's names: the one lookup that imports torch, and only for an optimizer
-        return kind == "optimizers" and name in registry.known_names("optimizers")
+        return kind == "optimizers" and name in self._names(kind)
 
-    def _names(self, kind: str) -> list[str]:
-        names = set(registry.scan_entry_points().get(kind, {})) | self.registered.get(kind, set())
-        if kind == "optimizers":
-            names |= set(registry.known_names("optimizers"))
-        return sorted(names)
+    def _names(self, kind: str) -> set[str]:
+        """Every name of ``kind`` customrun knows here: the registry's and the modules' own."""
+        if kind not in self._known_names:
+            self._known_names[kind] = set(registry.known_names(kind)) | self.registered.get(kind, set())
+        return self._known_names[kind]
 
 
 def _module_file(module: str, dirs: list[Path]) -> Path | None:

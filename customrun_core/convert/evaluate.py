@@ -11,6 +11,7 @@ it out; evaluation itself never fails on such input.
 from __future__ import annotations
 
 import ast
+import copy
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -80,7 +81,8 @@ class Evaluator:
             ``{{_base_.key}}``; ``None`` when the file has no ``_base_``.
 
     ``names`` holds what the file has bound so far (a name returns its value itself, not a copy,
-    so mutations through subscripts alias as in Python); ``used`` collects every name read.
+    so mutations through subscripts alias as in Python); ``used`` collects every name read, by
+    name or as ``_base_.name``.
     """
 
     def __init__(self, file: str, base: Mapping[str, Any] | None = None) -> None:
@@ -88,7 +90,6 @@ class Evaluator:
         self.base = base
         self.names: dict[str, Any] = {}
         self.used: set[str] = set()
-        self.base_used: set[str] = set()
 
     def untranslatable(self, reason: str, node: ast.AST) -> Untranslatable:
         return Untranslatable(reason, self.file, getattr(node, "lineno", 0))
@@ -207,9 +208,7 @@ class Evaluator:
                 where = ".".join(path[: depth + 1])
                 return self.untranslatable(f"_base_ has no key {where}", node)
             value = value[key]
-        self.base_used.add(path[0])
-        import copy
-
+        self.used.add(path[0])
         return copy.deepcopy(value)  # MMEngine substitutes a copy of the base's value
 
     def _Set(self, node: ast.Set) -> Any:
@@ -249,20 +248,20 @@ class Evaluator:
             if isinstance(value, Untranslatable):
                 return value
         if op not in _BINARY or not _operands_allowed(op, left, right):
-            return self.untranslatable(f"the operation {_describe(node)}", node)
+            return self.untranslatable(f"the operation {source_text(node)}", node)
         if _too_big(op, left, right):
-            return self.untranslatable(f"the result of {_describe(node)} is too big", node)
+            return self.untranslatable(f"the result of {source_text(node)} is too big", node)
         try:
             return _BINARY[op](left, right)
         except (ArithmeticError, ValueError) as error:
-            return self.untranslatable(f"{_describe(node)} fails: {error}", node)
+            return self.untranslatable(f"{source_text(node)} fails: {error}", node)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         value = self.evaluate(node.operand)
         if isinstance(value, Untranslatable):
             return value
         if not _is_number(value) or (isinstance(node.op, ast.Invert) and isinstance(value, float)):
-            return self.untranslatable(f"the operation {_describe(node)}", node)
+            return self.untranslatable(f"the operation {source_text(node)}", node)
         return _UNARY[type(node.op)](value)
 
     # -- calls -----------------------------------------------------------------------------------
@@ -326,6 +325,7 @@ def _too_big(op: type[ast.operator], left: Any, right: Any) -> bool:
     return False
 
 
-def _describe(node: ast.AST) -> str:
+def source_text(node: ast.AST, width: int = 60) -> str:
+    """The source of ``node`` for a report, cut to ``width`` characters with ``...``."""
     text = ast.unparse(node)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -17,12 +17,11 @@ from typing import Any
 
 import attrs
 
+from customrun_core.config.loader import DELETE_KEY
 from customrun_core.convert.evaluate import Evaluator, Untranslatable
 from customrun_core.convert.report import Report
 from customrun_core.convert.statements import StatementRunner, is_base_assignment
 from customrun_core.errors import ConfigError
-
-DELETE_KEY = "_delete_"
 
 
 @attrs.define
@@ -30,16 +29,14 @@ class PythonConfig:
     """A config file's values after its bases are merged in.
 
     ``origins`` gives, for each top-level key, the file and line that last set it; ``helpers``
-    are names other statements read (``optimizer`` in ``optim_wrapper = dict(optimizer=optimizer)``);
-    ``hidden`` names are imports, functions and classes.
+    are names other statements read (``optimizer`` in ``optim_wrapper = dict(optimizer=optimizer)``).
     """
 
     file: str
-    values: dict[str, Any]
-    origins: dict[str, tuple[str, int]]
-    helpers: set[str]
-    hidden: set[str]
-    reports: list[Report]
+    values: dict[str, Any] = attrs.field(factory=dict)
+    origins: dict[str, tuple[str, int]] = attrs.field(factory=dict)
+    helpers: set[str] = attrs.field(factory=set)
+    reports: list[Report] = attrs.field(factory=list)
 
 
 def read_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> PythonConfig:
@@ -56,15 +53,13 @@ def read_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> PythonConfig
     evaluator = Evaluator(file, base.values if base is not None else None)
     own = StatementRunner(evaluator).run(tree)
     if base is None:
-        base = PythonConfig(file, {}, {}, set(), set(), [])
+        base = PythonConfig(file)
     values = dict(base.values)
     origins = dict(base.origins)
     for key, value in own.values.items():
         values[key] = merge_value(values.get(key, _MISSING), value, key, f"{file}:{own.lines.get(key, 0)}")
         origins[key] = (file, own.lines.get(key, 0))
-    helpers = base.helpers | evaluator.used | evaluator.base_used
-    hidden = (base.hidden - own.values.keys()) | own.hidden
-    return PythonConfig(file, values, origins, helpers, hidden, base.reports + own.reports)
+    return PythonConfig(file, values, origins, base.helpers | own.read, base.reports + own.reports)
 
 
 def parse_file(file: str) -> ast.Module:
@@ -99,7 +94,7 @@ def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonCon
             f"expected a file name or a list of file names, got {shown}", file=where, key="_base_"
         )
     here = Path(file).resolve()
-    merged = PythonConfig(file, {}, {}, set(), set(), [])
+    merged = PythonConfig(file)
     owners: dict[str, str] = {}
     for name in names:
         _check_base_file(name, here, where, (*chain, here))
@@ -117,7 +112,6 @@ def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonCon
         merged.values.update(base.values)
         merged.origins.update(base.origins)
         merged.helpers |= base.helpers
-        merged.hidden |= base.hidden
         merged.reports += base.reports
     return merged
 

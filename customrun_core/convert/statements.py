@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from customrun_core.convert.evaluate import Evaluator, Untranslatable
+from customrun_core.convert.evaluate import Evaluator, Untranslatable, source_text
 from customrun_core.convert.report import Report
 
 _STATEMENT_NAMES = {
@@ -37,11 +37,14 @@ _STATEMENT_NAMES = {
 @attrs.define
 class FileValues:
     """What a file's statements bound: ``values`` in binding order, each name's ``lines``
-    (its last assignment), ``hidden`` names (imports, functions, classes: no config keys)."""
+    (its last assignment), ``hidden`` names (imports, functions, classes: no config keys), the
+    names ``read`` by a statement other than one assigning to them (helper variables: a key
+    that only its own statements read, ``a['k'] = 1`` or ``a += 1``, is still a key)."""
 
     values: dict[str, Any] = attrs.field(factory=dict)
     lines: dict[str, int] = attrs.field(factory=dict)
     hidden: set[str] = attrs.field(factory=set)
+    read: set[str] = attrs.field(factory=set)
     reports: list[Report] = attrs.field(factory=list)
 
 
@@ -65,7 +68,9 @@ class StatementRunner:
     def run(self, tree: ast.Module) -> FileValues:
         for statement in tree.body:
             if not is_base_assignment(statement):
+                self.evaluator.used.clear()
                 self.statement(statement)
+                self.result.read |= self.evaluator.used - _written(statement)
         names = self.evaluator.names
         self.result.values = {name: names[name] for name in names if name not in self.result.hidden}
         return self.result
@@ -175,5 +180,23 @@ class StatementRunner:
 
 
 def _short(node: ast.AST) -> str:
-    text = ast.unparse(node)
-    return text if len(text) <= 50 else text[:47] + "..."
+    return source_text(node, 50)
+
+
+def _written(node: ast.stmt) -> set[str]:
+    """The names a statement assigns to, or changes in place (``a`` of ``a['k'] = v``, ``a += 1``)."""
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    else:
+        return set()
+    names: set[str] = set()
+    for target in targets:
+        for part in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+            root = part
+            while isinstance(root, ast.Subscript):
+                root = root.value
+            if isinstance(root, ast.Name):
+                names.add(root.id)
+    return names

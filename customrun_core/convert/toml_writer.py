@@ -34,11 +34,11 @@ def _section(table: dict[str, Any], path: list[str], lines: list[str]) -> None:
 
 
 def _needs_section(value: Any, key_width: int) -> bool:
-    if isinstance(value, dict):
-        return len(_inline(value)) + key_width > INLINE_WIDTH
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return len(_inline(value)) + key_width > INLINE_WIDTH
-    return False
+    """A table, or an array of tables, too long to write inline."""
+    tables = isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
+    return tables and len(_inline(value)) + key_width > INLINE_WIDTH
 
 
 def _inline(value: Any) -> str:

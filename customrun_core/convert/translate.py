@@ -20,18 +20,20 @@ from typing import Any
 import attrs
 
 from customrun_core import registry
-from customrun_core.config.schema import RunConfig
+from customrun_core.config.schema import DistConfig, Randomness, RunConfig
 from customrun_core.convert.components import ComponentNames
 from customrun_core.convert.evaluate import Untranslatable
 from customrun_core.convert.inherit import PythonConfig
 from customrun_core.convert.report import Report
 from customrun_core.datasets.loader import DataLoaderConfig
-from customrun_core.errors import closest
+from customrun_core.errors import closest, did_you_mean
 
 DROP: Any = object()  # a value left out
 
 RUN_KEYS = [f.name for f in attrs.fields(RunConfig) if f.metadata.get("config", True)]
 DATALOADER_KEYS = [f.name for f in attrs.fields(DataLoaderConfig)]
+RANDOMNESS_KEYS = tuple(f.name for f in attrs.fields(Randomness))
+DIST_CFG_KEYS = tuple(f.name for f in attrs.fields(DistConfig))
 # MMEngine's top-level keys that customrun has no twin for, with what to do instead.
 NO_TWIN = {
     "visualizer": "",
@@ -66,7 +68,7 @@ class Translator:
             "test_evaluator": lambda v, k: self.components(v, k, "metrics"),
             "default_hooks": self.default_hooks,
             "model_wrapper_cfg": lambda v, k: self.component(v, k, "model_wrappers", required=False),
-            "randomness": lambda v, k: self.table(v, k, ("seed", "deterministic")),
+            "randomness": lambda v, k: self.table(v, k, RANDOMNESS_KEYS),
             "env_cfg": self.env_cfg,
             "launcher": self.launcher,
         }
@@ -76,18 +78,20 @@ class Translator:
             handlers[key] = self.dataloader
         for key, value in self.config.values.items():
             if key in handlers:
-                self.put(key, handlers[key](value, key))
+                self.put(self.out, key, handlers[key](value, key))
             elif key in RUN_KEYS:
-                self.put(key, self.clean(value, key))
+                self.put(self.out, key, self.clean(value, key))
             elif not self._helper(key):
                 self.unknown_key(key, value)
         return self.out
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
-    def put(self, key: str, value: Any) -> None:
+    @staticmethod
+    def put(out: dict[str, Any], name: str, value: Any) -> None:
+        """``out[name] = value``, unless ``value`` was left out."""
         if value is not DROP:
-            self.out[key] = value
+            out[name] = value
 
     def report(self, key: str, message: str, value: Any = None) -> None:
         if isinstance(value, Untranslatable):
@@ -105,9 +109,7 @@ class Translator:
         if key in NO_TWIN:
             self.report(key, f"no customrun twin{NO_TWIN[key]}, left out", value)
             return
-        suggestions = closest(key, RUN_KEYS)
-        hint = f" (did you mean {' or '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
-        self.report(key, f"not a customrun key, left out{hint}", value)
+        self.report(key, f"not a customrun key, left out{did_you_mean(closest(key, RUN_KEYS))}", value)
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -220,15 +222,10 @@ class Translator:
             if hook is None:  # MMEngine's None removes a default hook; customrun's false does
                 out[name] = False
             elif isinstance(hook, dict) and "type" in hook:
-                self.put_into(out, name, self.component(hook, f"{key}.{name}", "hooks"))
+                self.put(out, name, self.component(hook, f"{key}.{name}", "hooks"))
             else:
-                self.put_into(out, name, self.clean(hook, f"{key}.{name}", arguments=True))
+                self.put(out, name, self.clean(hook, f"{key}.{name}", arguments=True))
         return out
-
-    @staticmethod
-    def put_into(out: dict[str, Any], name: str, value: Any) -> None:
-        if value is not DROP:
-            out[name] = value
 
     def dataloader(self, value: Any, key: str) -> Any:
         if not isinstance(value, dict):
@@ -236,14 +233,14 @@ class Translator:
         out: dict[str, Any] = {}
         for name, item in value.items():
             if name == "sampler":
-                self.put_into(out, "shuffle", self.sampler(item, f"{key}.sampler"))
+                self.put(out, "shuffle", self.sampler(item, f"{key}.sampler"))
             elif name == "dataset":
                 dataset = self.component(item, f"{key}.dataset", "datasets")
                 if dataset is DROP:
                     return DROP
                 out["dataset"] = dataset
             elif name in DATALOADER_KEYS:
-                self.put_into(out, name, self.clean(item, f"{key}.{name}"))
+                self.put(out, name, self.clean(item, f"{key}.{name}"))
             else:
                 self.report(f"{key}.{name}", "not a customrun dataloader key, left out", item)
         return out
@@ -264,9 +261,9 @@ class Translator:
             return self.clean(value, key)
         for name, item in value.items():
             if name == "cudnn_benchmark":
-                self.put("cudnn_benchmark", self.clean(item, f"{key}.{name}"))
+                self.put(self.out, "cudnn_benchmark", self.clean(item, f"{key}.{name}"))
             elif name == "dist_cfg":
-                self.put("dist_cfg", self.table(item, f"{key}.{name}", ("backend", "timeout")))
+                self.put(self.out, "dist_cfg", self.table(item, f"{key}.{name}", DIST_CFG_KEYS))
             else:
                 self.report(f"{key}.{name}", "no customrun twin, left out", item)
         return DROP

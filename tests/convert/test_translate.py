@@ -29,6 +29,20 @@ def test_mmengine_only_keys_are_reported_and_helpers_are_not(tmp_path: Path) -> 
     }
 
 
+def test_a_key_changed_in_place_is_still_a_key_not_a_helper(tmp_path: Path) -> None:
+    data, reports = convert(
+        tmp_path,
+        "visualizer = dict(type='V')\nvisualizer['x'] = 1\nlog_level = 'INFO'\nlog_level += '!'\n"
+        "lr = 0.1\nlr = lr * 2\nwork_dir = './runs'\n",
+    )
+    assert data == {"work_dir": "./runs"}
+    assert reports == {
+        "visualizer": "no customrun twin, left out",
+        "log_level": "no customrun twin, left out",
+        "lr": "not a customrun key, left out",
+    }
+
+
 def test_an_unknown_type_leaves_its_table_out_and_suggests(tmp_path: Path) -> None:
     data, reports = convert(
         tmp_path,
