@@ -49,22 +49,6 @@ def test_tuples_become_lists_and_nesting_is_kept() -> None:
     assert value("dict(betas=(0.9, 0.95), keys=[('a', 1)])") == {"betas": [0.9, 0.95], "keys": [["a", 1]]}
 
 
-def test_names_bound_earlier_are_read_and_aliasing_is_pythons() -> None:
-    values = run(
-        "lr = 0.01\n"
-        "optimizer = dict(type='SGD', lr=lr * 2)\n"
-        "optim_wrapper = dict(optimizer=optimizer)\n"
-        "optimizer['momentum'] = 0.9\n"  # the same dict in Python: optim_wrapper sees it
-        "lr = 1.0\n"  # rebinding later changes nothing already computed
-        "steps = [1]\n"
-        "alias = steps\n"
-        "steps += [2]\n"
-    )
-    assert values["optim_wrapper"] == {"optimizer": {"type": "SGD", "lr": 0.02, "momentum": 0.9}}
-    assert values["lr"] == 1.0
-    assert values["alias"] == [1, 2]
-
-
 def test_dict_calls_with_keywords_and_double_star() -> None:
     values = run(
         "common = dict(by_epoch=True, begin=0)\n"
@@ -116,20 +100,3 @@ def test_untranslatable_parts_stay_in_place_inside_tables() -> None:
     assert got["type"] == "NewHook" and got["b"] == 2
     assert isinstance(got["fn"], Untranslatable)
     assert got["a"][0] == 1 and got["a"][1].reason == "the name 'print' is not bound earlier in the file"
-
-
-def test_statements_that_are_not_assignments_are_reported_not_run() -> None:
-    evaluator = Evaluator("cfg.py")
-    tree = ast.parse(
-        "import torch\nfrom mmengine.config import read_base\n"
-        "if True:\n    a = 1\nprint('x')\ndef f():\n    pass\nb = f\n"
-        "with read_base():\n    from .base import *\n"
-    )
-    result = StatementRunner(evaluator).run(tree)
-    assert list(result.values) == ["b"]  # imports and functions are no config keys
-    assert result.values["b"].reason == "a function defined in the file"
-    assert [(r.line, r.message) for r in result.reports] == [
-        (3, "a top-level if statement is not run; what it binds is left out"),
-        (5, "the expression print('x') is not run"),
-        (9, "MMEngine's pure-Python style (with read_base()) is not supported: use _base_ = [...]"),
-    ]
