@@ -186,8 +186,9 @@ class ProgressBarHook(Hook):
             description = f"Epoch {runner.epoch + 1}/{runner.max_epochs}"
             first = self._start - runner.epoch * length  # > 0 when resumed inside the epoch
         else:
-            self._end = window_end(self._start, runner.max_iters, loop.val_begin, loop.val_interval,
-                                   runner.val_loop is not None)  # fmt: skip
+            total = runner.max_iters  # to the loop's next validation (its own rule), else to the end
+            validations = (d for d in range(self._start + 1, total) if loop.should_validate(d, total))
+            self._end = next(validations, total)
             description = f"Iter {self._start + 1}-{self._end}/{runner.max_iters}"
             first = 0
         self._start -= first
@@ -200,13 +201,3 @@ class ProgressBarHook(Hook):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-
-
-def window_end(start: int, max_iters: int, val_begin: int, val_interval: int, validates: bool) -> int:
-    """Where the bar of an iteration-based run that starts after ``start`` finished iterations ends:
-    at the next iteration count after which the loop validates (MMEngine's rule: from
-    ``val_begin``, every ``val_interval``), or at ``max_iters``."""
-    if not validates:
-        return max_iters
-    first = max(start + 1, val_begin)
-    return min(-(-first // val_interval) * val_interval, max_iters)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from customrun_core import Hook, Priority
-from customrun_core.hooks.progress import ProgressBarHook, progress_wanted, window_end
+from customrun_core.hooks.progress import ProgressBarHook, progress_wanted
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -156,21 +156,6 @@ def test_iteration_bars_end_where_validation_runs(customrun_run) -> None:
         start, end = ends[window], validated[window]
         assert description == f"Iter {start + 1}-{end}/25"
         assert (completed, total) == (step - start, end - start)
-
-
-@pytest.mark.parametrize(
-    ("start", "max_iters", "val_begin", "val_interval", "validates", "end"),
-    [
-        (0, 25, 1, 10, True, 10),
-        (10, 25, 1, 10, True, 20),
-        (20, 25, 1, 10, True, 25),
-        (0, 100, 30, 20, True, 40),  # 20 is before val_begin: the first validation is after 40
-        (13, 100, 1, 20, True, 20),  # resumed inside a window
-        (0, 100, 1, 20, False, 100),  # no validation: one bar for the run
-    ],
-)
-def test_window_end(start, max_iters, val_begin, val_interval, validates, end) -> None:
-    assert window_end(start, max_iters, val_begin, val_interval, validates) == end
 
 
 def test_the_bar_refreshes_at_most_every_refresh_interval(customrun_run) -> None:
