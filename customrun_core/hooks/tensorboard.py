@@ -10,9 +10,9 @@ from typing import Any
 
 from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
+from customrun_core.hooks.logger import RECORD_KEYS
 
 INSTALL_HINT = "pip install 'customrun-core[tensorboard]'"
-_RECORD_KEYS = ("mode", "step", "epoch")  # a record's bookkeeping, not values
 
 
 class TensorBoardLoggerHook(Hook):
@@ -80,9 +80,8 @@ class TensorBoardLoggerHook(Hook):
             )
         mode, step = record["mode"], record["step"]
         for name, value in record.items():
-            if name in _RECORD_KEYS or not isinstance(value, int | float) or isinstance(value, bool):
-                continue
-            self._writer.add_scalar(f"{mode}/{name}", float(value), step)
+            if name not in RECORD_KEYS:  # every other entry is a float
+                self._writer.add_scalar(f"{mode}/{name}", value, step)
 
     def after_run(self, runner: Any) -> None:
         if self._path is None:
