@@ -241,8 +241,13 @@ class Runner:
             if self._stop_signal is not None:
                 os._exit(128 + number)  # the second signal: no cleanup, as asked
             self._stop_signal = signal.Signals(number)
+            when = (  # under torchrun every process stops at the same iteration: the next agreement
+                "after this iteration"
+                if self.world_size == 1
+                else f"at the processes' next agreement (within {STOP_AGREEMENT_EVERY} iterations)"
+            )
             self.logger.warning(
-                f"{self._stop_signal.name} received: stopping after this iteration with a checkpoint"
+                f"{self._stop_signal.name} received: stopping {when} with a checkpoint"
                 " (send it again to exit at once)"
             )
 
