@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from customrun_core.errors import ConfigError, CustomrunError, closest
+from customrun_core.hooks.logger import RECORD_KEYS, SCALARS_FILE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from customrun_core.schedulers.simulate import Schedule
 
-SCALARS_FILE = "scalars.jsonl"  # the name LoggerHook writes (not imported: that would load the hooks)
 MODES = ("train", "val")  # test results are single points, not curves
-NOT_VALUES = ("mode", "step", "epoch")
-NOT_DEFAULT = ("time", "data_time", "grad_norm", "base_lr")  # drawn only when asked for by --keys
 MAX_MARKED_EPOCHS = 50  # more epoch boundaries than this are a grey smear, not a help
 MAX_PIXELS = 2**16  # Agg's limit on either side of an image
 INSTALL_HINT = "pip install 'customrun-core[plot]'"
@@ -118,7 +116,7 @@ def read_run(path: str | Path, name: str | None = None) -> tuple[Run, list[str]]
                 continue
             for key, value in record.items():
                 y = _number(value)
-                if key not in NOT_VALUES and y is not None:
+                if key not in RECORD_KEYS and y is not None:
                     points.setdefault((record.get("mode", "train"), key), {})[step] = y
     if not points:
         raise CustomrunError(f"{source}: no train or val values in it yet")
@@ -145,7 +143,7 @@ def default_keys(runs: Iterable[Run]) -> list[str]:
     train = [k for run in runs for (mode, k) in run.series if mode == "train"]
     val = [k for run in runs for (mode, k) in run.series if mode == "val"]
     keys = [k for k in train if "loss" in k] + [k for k in train if k == "lr"] + val
-    return [k for k in dict.fromkeys(keys) if k not in NOT_DEFAULT]
+    return list(dict.fromkeys(keys))
 
 
 def parse_keys(text: str, runs: Sequence[Run]) -> list[str]:
@@ -192,8 +190,10 @@ def choose_keys(text: str | None, runs: Sequence[Run]) -> list[str]:
 
 
 def _figure(size: tuple[float, float], dpi: int) -> Figure:
+    """An empty figure of ``size`` inches at ``dpi``, once :func:`check_pixels` has passed."""
     from matplotlib.figure import Figure
 
+    check_pixels(size, dpi)
     return Figure(figsize=size, dpi=dpi, layout="constrained")
 
 
@@ -214,9 +214,9 @@ def curves_columns(count: int) -> int:
     return 1 if count <= 4 else 2
 
 
-def curves_size(count: int) -> tuple[float, float]:
-    """The default figure size in inches for ``count`` subplots."""
-    columns = curves_columns(count)
+def default_size(count: int, columns: int = 1) -> tuple[float, float]:
+    """The default figure size in inches for ``count`` subplots in rows of ``columns``: 8 wide
+    and 2.5 high a subplot (at least 3 high)."""
     return (8.0 * columns, max(3.0, 2.5 * math.ceil(count / columns)))
 
 
@@ -229,10 +229,14 @@ def curves_figure(
     Lines are added run by run, train before val, and skip runs that did not log the key; run
     ``i`` has colour ``Ci``. A legend appears where a subplot has more than one line: the run's
     name when several runs are drawn (with `` (val)`` where a run has both modes), else the mode.
+
+    Raises:
+        ConfigError: the image would be larger than Agg can draw (see :func:`check_pixels`).
     """
     require_matplotlib()
-    fig = _figure(size or curves_size(len(keys)), dpi)
-    axes = _grid(fig, len(keys), curves_columns(len(keys)))
+    columns = curves_columns(len(keys))
+    fig = _figure(size or default_size(len(keys), columns), dpi)
+    axes = _grid(fig, len(keys), columns)
     for ax, key in zip(axes, keys, strict=True):
         for index, run in enumerate(runs):
             modes = [mode for mode in MODES if (mode, key) in run.series]
@@ -245,7 +249,7 @@ def curves_figure(
         ax.grid(True, alpha=0.3)
         if len(ax.lines) > 1:
             ax.legend(fontsize="small")
-    for ax in axes[-curves_columns(len(keys)) :]:
+    for ax in axes[-columns:]:
         ax.set_xlabel("iteration (step)")
     return fig
 
@@ -269,12 +273,13 @@ def schedule_figure(
 
     Raises:
         CustomrunError: nothing is scheduled.
+        ConfigError: the image would be larger than Agg can draw (see :func:`check_pixels`).
     """
     require_matplotlib()
     keys = list(schedule.values)
     if not keys or schedule.max_iters == 0:
         raise CustomrunError("nothing to plot: the config has no parameter schedulers")
-    fig = _figure(size or (8.0, max(3.0, 2.5 * len(keys))), dpi)
+    fig = _figure(size or default_size(len(keys)), dpi)
     axes = _grid(fig, len(keys), 1)
     epochs = epoch_count(schedule)
     marked = schedule.by_epoch and 1 < epochs <= MAX_MARKED_EPOCHS
@@ -361,7 +366,7 @@ def check_image_path(path: str | Path, option: str) -> Path:
     return path
 
 
-def save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> None:
     """Writes the figure at its own size and dpi (so pixels = inches x dpi), creating the folder.
 
     Raises:
@@ -372,4 +377,3 @@ def save(fig: Figure, path: Path) -> Path:
         fig.savefig(path, dpi=fig.dpi)
     except OSError as error:
         raise CustomrunError(f"{path}: cannot write the image: {error.strerror or error}") from None
-    return path

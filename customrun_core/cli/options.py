@@ -48,6 +48,24 @@ def plugin_switches() -> dict[str, Any]:
     return dict(click.get_current_context().meta.get("customrun.plugin_switches", {}))
 
 
+def image_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--size W,H`` (inches) and ``--dpi N``, passed as ``size`` (text or None) and ``dpi``;
+    the image has ``W*dpi`` by ``H*dpi`` pixels. ``customrun plot`` and ``customrun schedule --plot``
+    share them."""
+    size = click.option(
+        "--size", metavar="W,H", help="Image size in inches (default: 8 wide, 2.5 high a row of subplots)."
+    )
+    dpi = click.option(
+        "--dpi",
+        type=click.IntRange(min=1),
+        default=100,
+        show_default=True,
+        metavar="N",
+        help="Pixels per inch.",
+    )
+    return size(dpi(command))
+
+
 trace_hooks_option = click.option(
     "--trace-hooks",
     is_flag=False,

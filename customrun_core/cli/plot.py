@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from customrun_core.cli import traceback_option
+from customrun_core.cli.options import image_options
 
 DEFAULT_OUTPUT = "curves.png"
-
-
-def image_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--size W,H`` (inches) and ``--dpi N``, passed as ``size`` (text or None) and ``dpi``;
-    the image has ``W*dpi`` by ``H*dpi`` pixels. ``customrun schedule --plot`` shares them."""
-    size = click.option(
-        "--size", metavar="W,H", help="Image size in inches (default: 8 wide, 2.5 high a row of subplots)."
-    )
-    dpi = click.option(
-        "--dpi",
-        type=click.IntRange(min=1),
-        default=100,
-        show_default=True,
-        metavar="N",
-        help="Pixels per inch.",
-    )
-    return size(dpi(command))
 
 
 def default_output(work_dirs: tuple[str, ...]) -> Path:
@@ -74,8 +56,6 @@ def plot(
             click.echo(f"warning: {message}", err=True)
         runs.append(run)
     chosen = plotting.choose_keys(keys, runs)
-    inches = inches or plotting.curves_size(len(chosen))
-    plotting.check_pixels(inches, dpi)
     plotting.save(plotting.curves_figure(runs, chosen, inches, dpi), path)
     count = f"{len(runs)} runs" if len(runs) > 1 else "1 run"
     click.echo(f"wrote {path} ({', '.join(chosen)}; {count})")

@@ -10,8 +10,13 @@ from typing import Any
 import click
 
 from customrun_core.cli import traceback_option
-from customrun_core.cli.options import config_argument, plugin_options, plugin_switches, set_option
-from customrun_core.cli.plot import image_options
+from customrun_core.cli.options import (
+    config_argument,
+    image_options,
+    plugin_options,
+    plugin_switches,
+    set_option,
+)
 
 MAX_ROWS = 40  # regular rows of the table; --json has every iteration
 
@@ -144,13 +149,11 @@ def _check_plot_options(
     path = plotting.check_image_path(plot_file, "--plot")
     inches = plotting.parse_size(size) if size else None
     if inches is not None:
-        plotting.check_pixels(inches, dpi)
+        plotting.check_pixels(inches, dpi)  # a given size is checked before the simulation too
     return path, inches
 
 
 def _draw(result: Any, path: Path, inches: tuple[float, float] | None, dpi: int, title: str) -> None:
     from customrun_core import plotting
 
-    figure = plotting.schedule_figure(result, inches, dpi, title=title)
-    plotting.check_pixels(tuple(figure.get_size_inches()), dpi)  # the default grows with the keys
-    plotting.save(figure, path)
+    plotting.save(plotting.schedule_figure(result, inches, dpi, title=title), path)
