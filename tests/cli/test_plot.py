@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -258,27 +257,3 @@ def test_without_matplotlib_one_line_names_the_extra(tmp_path: Path, monkeypatch
     assert one_line_error(plot(write_run(tmp_path / "work"))) == (
         "error: drawing needs matplotlib, which is not installed: pip install 'customrun-core[plot]'"
     )
-
-
-PROBE = """
-import sys
-from customrun_core.cli import cli
-def heavy():
-    return sorted({m.split(".")[0] for m in sys.modules} & {"torch", "matplotlib"})
-for args in (["--help"], ["plot", "--help"], ["schedule", "--help"], ["plot", sys.argv[1], "--dpi", "10"]):
-    try:
-        cli(args, prog_name="customrun")
-    except SystemExit:
-        pass
-    print("IMPORTED", heavy())
-"""
-
-
-def test_help_imports_no_matplotlib_and_plotting_imports_no_torch(tmp_path: Path) -> None:
-    work = write_run(tmp_path / "work")
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(work)], capture_output=True, text=True, check=True
-    ).stdout
-    imported = [line.removeprefix("IMPORTED ") for line in out.splitlines() if line.startswith("IMPORTED")]
-    assert imported == ["[]", "[]", "[]", "['matplotlib']"]
-    assert (work / "curves.png").is_file()

@@ -1,10 +1,12 @@
-"""Start-up stays light: help and plugin listing import neither torch nor any plugin's code."""
+"""Start-up stays light: help and plugin listing import neither torch, matplotlib nor any plugin's
+code; ``customrun plot`` imports matplotlib but not torch."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 PROBE = """
 import sys
@@ -13,7 +15,8 @@ try:
     cli({args!r}, prog_name="customrun")
 except SystemExit:
     pass
-print("IMPORTED", sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "never_import_me")))
+tops = set(m.split(".")[0] for m in sys.modules)
+print("IMPORTED", sorted(tops & set(["torch", "matplotlib", "never_import_me"])))
 """
 
 
@@ -29,6 +32,22 @@ def test_help_imports_no_torch() -> None:
     output, imported = _imported(["--help"])
     assert "train" in output and "plugins" in output
     assert imported == []
+
+
+def test_subcommand_help_imports_no_torch_and_no_matplotlib() -> None:
+    for command in ("plot", "schedule"):
+        output, imported = _imported([command, "--help"])
+        assert f"Usage: customrun {command}" in output
+        assert imported == [], command
+
+
+def test_plot_imports_matplotlib_but_no_torch(tmp_path: Path) -> None:
+    record = {"mode": "train", "step": 1, "epoch": 1, "loss": 1.0}
+    (tmp_path / "scalars.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    output, imported = _imported(["plot", str(tmp_path), "--dpi", "10"])
+    assert output.startswith(f"wrote {tmp_path / 'curves.png'}")
+    assert imported == ["matplotlib"]
+    assert (tmp_path / "curves.png").is_file()
 
 
 def test_plugins_imports_no_torch_and_no_plugin_code(customrun_distribution) -> None:
