@@ -8,7 +8,8 @@ under FSDP the sharding hooks around it stay eager.
 
 ``channels_last`` puts the model's 4-D weights and every 4-D tensor of a batch in
 ``torch.channels_last``; the batches are converted where they are collated (in the worker
-processes when ``num_workers > 0``), and moving them to the device keeps their layout.
+processes when ``num_workers > 0``) by :func:`customrun_core.batch.collate_channels_last`, and
+moving them to the device keeps their layout.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from torch import nn
 
 from customrun_core.build import check_arguments
 from customrun_core.errors import ConfigError, closest
-from customrun_core.loops.base import map_tensors
 
-__all__ = ["collate_channels_last", "compile_arguments", "compile_forward", "to_channels_last"]
+__all__ = ["compile_arguments", "compile_forward"]
 
 
 def compile_arguments(cfg: bool | Mapping[str, Any]) -> dict[str, Any] | None:
@@ -76,16 +76,3 @@ def _refused(kwargs: Mapping[str, Any], error: RuntimeError) -> ConfigError:
             )
     lines = str(error).strip().splitlines() or [type(error).__name__]
     return ConfigError(f"torch.compile refused its arguments: {lines[0]}", key="compile")
-
-
-def to_channels_last(data: Any) -> Any:
-    """``data`` with every 4-D tensor inside (dicts, lists, tuples) in ``torch.channels_last``."""
-    return map_tensors(data, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
-
-
-def collate_channels_last(samples: list[Any]) -> Any:
-    """The DataLoader's default collation, then :func:`to_channels_last` (a module-level function,
-    so that worker processes started by ``spawn`` can unpickle it)."""
-    from torch.utils.data import default_collate
-
-    return to_channels_last(default_collate(samples))

@@ -23,7 +23,7 @@ from torch._dynamo.utils import counters
 from customrun_core import Hook, unwrap_model
 from customrun_core.datasets.loader import build_dataloader
 from customrun_core.errors import ConfigError
-from customrun_core.speed import compile_arguments, to_channels_last
+from customrun_core.speed import compile_arguments
 from customrun_core.testing import CliResult, RunResult, tiny_config
 
 BASE = Path(__file__).resolve().parent / "data" / "broken" / "_base.toml"
@@ -294,17 +294,6 @@ def test_channels_last_trains_like_contiguous_and_keeps_the_layout(
     assert fast.metrics == pytest.approx(plain.metrics)
     saved = torch.load(fast.work_dir / "epoch_2.pt", weights_only=True)["state_dict"]
     assert saved.keys() == weights(plain).keys()
-
-
-def test_channels_last_converts_only_4d_tensors_and_keeps_containers() -> None:
-    images, labels = torch.randn(2, 3, 4, 5), torch.tensor([1, 0])
-    batch = to_channels_last({"inputs": images, "targets": labels, "extra": [images[0], (images,)]})
-    assert batch["inputs"].is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(batch["inputs"], images)
-    assert batch["targets"] is labels  # 1-D: untouched
-    assert batch["extra"][0].is_contiguous() and torch.equal(batch["extra"][0], images[0])  # 3-D: untouched
-    assert batch["extra"][1][0].is_contiguous(memory_format=torch.channels_last)
-    assert isinstance(batch["extra"][1], tuple)
 
 
 # -- cudnn_benchmark --------------------------------------------------------------------------

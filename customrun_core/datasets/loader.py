@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any, Literal
 
 import attrs
@@ -174,9 +175,9 @@ def build_dataloader(
     pin_memory = table.pin_memory
     if pin_memory == "auto":
         pin_memory = device is not None and torch.device(device).type == "cuda"
-    collate_fn = None
+    collate_fn: Callable[[list[Any]], Any] | None = None  # None: the DataLoader's default_collate
     if channels_last:
-        from customrun_core.speed import collate_channels_last as collate_fn
+        from customrun_core.batch import collate_channels_last as collate_fn
     return DataLoader(
         dataset,
         batch_size=table.batch_size,

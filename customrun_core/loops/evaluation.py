@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from customrun_core.loops.base import BaseLoop, to_device
+from customrun_core.batch import to_device
+from customrun_core.loops.base import BaseLoop
 
 
 class _EvalLoop(BaseLoop):

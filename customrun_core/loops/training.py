@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from customrun_core.batch import to_device
 from customrun_core.errors import ConfigError
-from customrun_core.loops.base import BaseLoop, to_device
+from customrun_core.loops.base import BaseLoop
 
 
 class TrainLoop(BaseLoop):

@@ -269,22 +269,3 @@ def test_iter_checkpoints_max_keep(tmp_path: Path) -> None:
         },
     )
     assert saved(tmp_path / "work") == ["iter_3.pt", "iter_4.pt"]
-
-
-def test_to_device_moves_only_what_is_elsewhere() -> None:
-    from collections import namedtuple
-
-    from customrun_core.loops.base import to_device
-
-    Pair = namedtuple("Pair", "inputs targets")
-    x, y = torch.ones(2), torch.zeros(2, dtype=torch.long)
-    batch = {"pair": Pair(x, y), "list": [x], "name": "a"}
-    same = to_device(batch, torch.device("cpu"))
-    assert same["pair"].inputs is x and same["pair"].targets is y and same["list"][0] is x
-    assert isinstance(same["pair"], Pair) and same["name"] == "a"
-    # Another device (the meta device stands in for an accelerator): every tensor moves, once.
-    moved = to_device(batch, torch.device("meta"))
-    assert [t.device.type for t in (moved["pair"].inputs, moved["pair"].targets, moved["list"][0])] == [
-        "meta"
-    ] * 3
-    assert to_device(moved, torch.device("meta"))["list"][0] is moved["list"][0]
