@@ -1,4 +1,4 @@
-"""Running under torchrun: the process group, the DDP model wrapper and collective helpers.
+"""Running under torchrun: the process group and collective helpers.
 
 Everything here is plain ``torch.distributed``: torchrun sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; the runner reads them through
@@ -9,18 +9,14 @@ Everything here is plain ``torch.distributed``: torchrun sets ``RANK``, ``WORLD_
 from __future__ import annotations
 
 import atexit
-import contextlib
 import datetime
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from customrun_core.errors import ConfigError
-from customrun_core.models.wrappers import register_model_wrapper
 
 
 def resolve_launcher(launcher: str | None) -> str:
@@ -111,53 +107,3 @@ def broadcast_object(value: Any) -> Any:
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
-
-
-@register_model_wrapper
-class CustomrunDDP(DistributedDataParallel):
-    """DistributedDataParallel that keeps the model's ``train_step`` / ``val_step`` / ``test_step``.
-
-    ``train_step`` runs the real model's own ``train_step`` (BaseModel's or an override) while the
-    model's ``forward`` is routed through DDP's forward, so every forward call in it prepares
-    DDP's gradient all-reduce, whatever the model does around it. On an accumulation step
-    (``optim_wrapper.should_sync()`` false) it runs inside ``no_sync()``, which skips the
-    all-reduce. Forward hooks registered on the real model fire twice per training forward (once
-    for the routed call, once for DDP's inner call). ``val_step`` and ``test_step`` call the real
-    model directly: evaluation needs no gradient synchronisation.
-    """
-
-    def train_step(self, data_batch: Any, optim_wrapper: Any) -> Any:
-        """The real model's ``train_step`` with its forward passes going through DDP."""
-        should_sync = getattr(optim_wrapper, "should_sync", None)
-        skip_sync = callable(should_sync) and not should_sync()
-        with self.no_sync() if skip_sync else contextlib.nullcontext(), self._routed_forward():
-            return self.module.train_step(data_batch, optim_wrapper)
-
-    def val_step(self, data_batch: Any) -> Any:
-        return self.module.val_step(data_batch)
-
-    def test_step(self, data_batch: Any) -> Any:
-        return self.module.test_step(data_batch)
-
-    @contextlib.contextmanager
-    def _routed_forward(self) -> Iterator[None]:
-        """Make ``module(...)`` call DDP's forward, which calls the module's own forward once."""
-        module = self.module
-        original = module.forward
-        own = module.__dict__.get("forward")  # an instance-level forward to put back, if any
-
-        def routed(*args: Any, **kwargs: Any) -> Any:
-            module.forward = original  # DDP's forward calls module(...): the real forward this time
-            try:
-                return DistributedDataParallel.forward(self, *args, **kwargs)
-            finally:
-                module.forward = routed
-
-        module.forward = routed
-        try:
-            yield
-        finally:
-            if own is None:
-                del module.forward  # back to the class's forward
-            else:
-                module.forward = own

@@ -4,7 +4,10 @@ Both are entry points of ``customrun.model_wrappers``, built as ``Wrapper(model=
 **model_wrapper_cfg)``; a plugin can publish its own the same way. ``sync_bn`` converts the
 model's BatchNorm layers to SyncBatchNorm before it is wrapped.
 
-- ``DDP`` wraps the model in :class:`~customrun_core.distributed.CustomrunDDP`.
+Every model wrapper class of the core is here too; the process group and the collectives are in
+:mod:`customrun_core.distributed`.
+
+- ``DDP`` wraps the model in :class:`CustomrunDDP`, which keeps the model's ``train_step``.
 - ``FSDP`` shards the model in place with PyTorch's ``fully_shard`` (FSDP2): the model stays the
   model (its ``train_step`` runs as written), its parameters become DTensors holding this
   process's shard, and checkpoints are written through ``torch.distributed.checkpoint``.
@@ -12,17 +15,77 @@ model's BatchNorm layers to SyncBatchNorm before it is wrapped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, TypedDict
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from customrun_core.distributed import CustomrunDDP
 from customrun_core.errors import ConfigError, closest
+from customrun_core.models.wrappers import register_model_wrapper
 
 DEFAULT_WRAPPER = "DDP"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@register_model_wrapper
+class CustomrunDDP(DistributedDataParallel):
+    """DistributedDataParallel that keeps the model's ``train_step`` / ``val_step`` / ``test_step``.
+
+    ``train_step`` runs the real model's own ``train_step`` (BaseModel's or an override) while the
+    model's ``forward`` is routed through DDP's forward, so every forward call in it prepares
+    DDP's gradient all-reduce, whatever the model does around it. On an accumulation step
+    (``optim_wrapper.should_sync()`` false) it runs inside ``no_sync()``, which skips the
+    all-reduce. Forward hooks registered on the real model fire twice per training forward (once
+    for the routed call, once for DDP's inner call). ``val_step`` and ``test_step`` call the real
+    model directly: evaluation needs no gradient synchronisation.
+    """
+
+    def train_step(self, data_batch: Any, optim_wrapper: Any) -> Any:
+        """The real model's ``train_step`` with its forward passes going through DDP."""
+        should_sync = getattr(optim_wrapper, "should_sync", None)
+        skip_sync = callable(should_sync) and not should_sync()
+        with self.no_sync() if skip_sync else contextlib.nullcontext(), self._routed_forward():
+            return self.module.train_step(data_batch, optim_wrapper)
+
+    def val_step(self, data_batch: Any) -> Any:
+        return self.module.val_step(data_batch)
+
+    def test_step(self, data_batch: Any) -> Any:
+        return self.module.test_step(data_batch)
+
+    @contextlib.contextmanager
+    def _routed_forward(self) -> Iterator[None]:
+        """Make ``module(...)`` call DDP's forward, which calls the module's own forward once."""
+        module = self.module
+        original = module.forward
+        own = module.__dict__.get("forward")  # an instance-level forward to put back, if any
+
+        def routed(*args: Any, **kwargs: Any) -> Any:
+            module.forward = original  # DDP's forward calls module(...): the real forward this time
+            try:
+                return DistributedDataParallel.forward(self, *args, **kwargs)
+            finally:
+                module.forward = routed
+
+        module.forward = routed
+        try:
+            yield
+        finally:
+            if own is None:
+                del module.forward  # back to the class's forward
+            else:
+                module.forward = own
+
+
+class _BufferSync(TypedDict, total=False):
+    """DDP's buffer-sync arguments, passed on only when the config gives them (older torch has no
+    ``forward_sync_buffers``; a given ``broadcast_buffers`` makes newer torch warn)."""
+
+    broadcast_buffers: bool
+    forward_sync_buffers: bool
 
 
 def DDP(  # the name a config writes as ``type``
@@ -39,7 +102,11 @@ def DDP(  # the name a config writes as ``type``
     """``model`` in DistributedDataParallel, on this process's GPU when there is one; the
     arguments are DDP's own (``broadcast_buffers``, deprecated by torch for
     ``forward_sync_buffers``, is passed on only when given)."""
-    optional = {"broadcast_buffers": broadcast_buffers, "forward_sync_buffers": forward_sync_buffers}
+    optional = _BufferSync()
+    if broadcast_buffers is not None:
+        optional["broadcast_buffers"] = broadcast_buffers
+    if forward_sync_buffers is not None:
+        optional["forward_sync_buffers"] = forward_sync_buffers
     return CustomrunDDP(
         model,
         device_ids=[device] if device.type == "cuda" else None,
@@ -47,7 +114,7 @@ def DDP(  # the name a config writes as ``type``
         bucket_cap_mb=bucket_cap_mb,
         gradient_as_bucket_view=gradient_as_bucket_view,
         static_graph=static_graph,
-        **{k: v for k, v in optional.items() if v is not None},
+        **optional,
     )
 
 
@@ -84,11 +151,9 @@ def FSDP(  # the name a config writes as ``type``
     policy = MixedPrecisionPolicy(
         param_dtype=_DTYPES.get(param_dtype or ""), reduce_dtype=_DTYPES.get(reduce_dtype or "")
     )
-    options = {"reshard_after_forward": reshard_after_forward, "mp_policy": policy}
     units = [m for m in model.modules() if m is not model and type(m).__name__ in shard_modules]
-    for unit in reversed(units):  # innermost first, as fully_shard wants
-        fully_shard(unit, **options)
-    fully_shard(model, **options)
+    for unit in [*reversed(units), model]:  # innermost first and the whole model last, as fully_shard wants
+        fully_shard(unit, reshard_after_forward=reshard_after_forward, mp_policy=policy)
     return model
 
 
