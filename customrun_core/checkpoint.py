@@ -129,3 +129,11 @@ def resume_candidates(work_dir: Path) -> list[Path]:
     ]
     others.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
     return ([named] if named is not None else []) + others
+
+
+def remove(path: str | os.PathLike[str]) -> None:
+    """Delete a checkpoint: a file, or a sharded checkpoint's directory (gone already is fine)."""
+    if Path(path).is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        Path(path).unlink(missing_ok=True)

@@ -7,8 +7,9 @@ exit status 2; nothing else is shown unless ``--traceback`` is given.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "ComponentError",
@@ -22,6 +23,7 @@ __all__ = [
     "describe",
     "did_you_mean",
     "first_line",
+    "located",
 ]
 
 
@@ -118,3 +120,13 @@ class HookError(ConfigError):
 
 class PluginError(CustomrunError):
     """An installed plugin failed to load or to validate."""
+
+
+@contextlib.contextmanager
+def located(file: str | None, key: str | None = None) -> Iterator[None]:
+    """A :class:`ConfigError` raised inside gets ``file`` (when it names none yet) and the key
+    prefix ``key``: ``with located(cfg.source, "optim_wrapper"): build(...)``."""
+    try:
+        yield
+    except ConfigError as error:
+        raise error.located(file=file, key_prefix=key) from error

@@ -21,7 +21,7 @@ from customrun_core.hooks.logger import RECORD_KEYS, SCALARS_FILE
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from customrun_core.schedulers.simulate import Schedule
+    from customrun_core.dry_run import Schedule
 
 MODES = ("train", "val")  # test results are single points, not curves
 MAX_MARKED_EPOCHS = 50  # more epoch boundaries than this are a grey smear, not a help

@@ -614,34 +614,34 @@ def test_a_checkpoint_checks_the_losses_first(in_tmp: Path, monkeypatch: pytest.
     assert runner.optim_wrapper.nonfinite_steps >= 1
 
 
-def test_processes_agree_on_a_stop_every_few_iterations_not_every_one(monkeypatch, tmp_path) -> None:
+def test_processes_agree_on_a_stop_every_few_iterations_not_every_one(monkeypatch) -> None:
     """Under torchrun the stop flag costs one all-reduce per ``STOP_AGREEMENT_EVERY`` iterations;
     a signal on one process is acted on at the next agreement, by every process at once."""
-    from customrun_core import runner as runner_module
+    import logging
+
+    from customrun_core import stopping
 
     peers_stopping = [0.0]  # what the other process contributes to the sum
     calls: list[int] = []
+    iteration = 0
 
     def all_reduce_sum(values: list[float]) -> list[float]:
-        calls.append(run.iter)
+        calls.append(iteration)
         return [values[0] + peers_stopping[0]]
 
-    monkeypatch.setattr(runner_module.distributed, "all_reduce_sum", all_reduce_sum)
-    run = Runner.from_config(tiny_config(work_dir=str(tmp_path)))
-    run._build_loop("train")
-    run.world_size = 2
-    every = runner_module.STOP_AGREEMENT_EVERY
+    monkeypatch.setattr(stopping.distributed, "all_reduce_sum", all_reduce_sum)
+    stop = stopping.GracefulStop(world_size=2, logger=logging.getLogger("test"))
+    every = stopping.STOP_AGREEMENT_EVERY
     decisions = []
     for iteration in range(1, 3 * every + 1):
-        run.train_loop.iter = iteration
         if iteration == every + 3:
-            run._stop_signal = signal.SIGINT  # arrives on this process only
-        decisions.append(run.stop_requested())
+            stop.signal = signal.SIGINT  # arrives on this process only
+        decisions.append(stop.requested(iteration))
     assert calls == [every, 2 * every, 3 * every]
-    assert [i + 1 for i, stop in enumerate(decisions) if stop] == [2 * every, 3 * every]
+    assert [i + 1 for i, stopped in enumerate(decisions) if stopped] == [2 * every, 3 * every]
 
-    run._stop_signal = None
+    stop.signal = None
     peers_stopping[0] = 1.0  # the other process got the signal
-    run.train_loop.iter = 4 * every
-    assert run.stop_requested()
-    assert run._stop_signal == signal.SIGTERM
+    iteration = 4 * every
+    assert stop.requested(iteration)
+    assert stop.signal == signal.SIGTERM

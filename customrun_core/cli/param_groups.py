@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from customrun_core.cli import traceback_option
 from customrun_core.cli.options import config_argument, plugin_options, plugin_switches, set_option
-from customrun_core.errors import ConfigError
-
-_GROUP_OWN_KEYS = ("params", "lr", "weight_decay")
 
 
 @click.command(name="param-groups")
@@ -56,111 +52,12 @@ class _WarningLines(logging.Handler):
         _warning_line(record.getMessage())
 
 
-def _located(make: Callable[[], Any], file: str, key: str | None = None) -> Any:
-    try:
-        return make()
-    except ConfigError as error:
-        raise error.located(file=file, key_prefix=key) from error
-
-
 def collect(config_file: str, overrides: tuple[str, ...]) -> dict[str, Any]:
     """``{"parameters": [...], "unmatched_custom_keys": [...], "frozen": N}`` for a config."""
-    from customrun_core import plugins
-    from customrun_core.build import build
     from customrun_core.config import load_config
-    from customrun_core.models.wrappers import unwrap_model
-    from customrun_core.optim.constructor import build_constructor
-    from customrun_core.optim.wrapper_dict import is_per_submodule
-    from customrun_core.plugin_policy import activate
+    from customrun_core.dry_run import parameter_groups
 
-    cfg = load_config(config_file, overrides)
-    activate(cfg.plugins, plugin_switches())
-    if cfg.optim_wrapper is None:
-        raise ConfigError("required to list parameter groups", file=cfg.source, key="optim_wrapper")
-    imports = cfg.custom_imports
-    plugins.import_custom_modules(imports.imports, imports.allow_failed_imports, cfg.source)
-    per_member = is_per_submodule(cfg.optim_wrapper)
-    members = dict(cfg.optim_wrapper) if per_member else {"": cfg.optim_wrapper}
-    constructors = {
-        name: _located(lambda t=table: build_constructor(t), cfg.source, _key(name))
-        for name, table in members.items()
-    }
-    model = unwrap_model(_located(lambda: build("models", cfg.model, key="model"), cfg.source))
-    report: dict[str, Any] = {"parameters": [], "unmatched_custom_keys": []}
-    for name, constructor in constructors.items():
-        module = _located(lambda n=name: _submodule(model, n), cfg.source, "optim_wrapper")
-        optimizer, unmatched = _located(lambda c=constructor, m=module: _groups(c, m), cfg.source, _key(name))
-        for row in parameter_rows(module, optimizer, prefix=f"{name}." if name else ""):
-            report["parameters"].append({**row, "optimizer": name} if per_member else row)
-        report["unmatched_custom_keys"] += [f"{name}: {key}" if name else key for key in unmatched]
-    report["frozen"] = sum(not p.requires_grad for p in model.parameters())
-    return report
-
-
-def _key(member: str) -> str:
-    return f"optim_wrapper.{member}" if member else "optim_wrapper"
-
-
-def _submodule(model: Any, name: str) -> Any:
-    if not name:
-        return model
-    children = dict(model.named_children())
-    if name not in children:
-        raise ConfigError(f"the model has no submodule {name!r} to optimize", key=name)
-    return children[name]
-
-
-def _groups(constructor: Any, module: Any) -> tuple[Any, list[str]]:
-    """The optimizer over the constructor's groups, and the custom keys that set nothing."""
-    from customrun_core.optim.constructor import DefaultOptimWrapperConstructor
-
-    if not isinstance(constructor, DefaultOptimWrapperConstructor):  # it only builds whole wrappers
-        return constructor(module).optimizer, []
-    result = constructor.param_groups(module)
-    return constructor.build_optimizer(result.groups), result.unmatched_custom_keys
-
-
-def parameter_rows(module: Any, optimizer: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """One row per trainable parameter of ``module``: name, shape, group index, lr, weight decay and
-    the group's other entries (optimizer defaults left out unless the group changes them)."""
-    index = {id(p): k for k, group in enumerate(optimizer.param_groups) for p in group["params"]}
-    rows = []
-    for name, param in module.named_parameters():
-        if not param.requires_grad:
-            continue
-        k = index.get(id(param))  # None: the constructor left it out of the optimizer
-        group = optimizer.param_groups[k] if k is not None else {}
-        extra = {
-            key: _plain(value)
-            for key, value in group.items()
-            if key not in _GROUP_OWN_KEYS and not _same(value, optimizer.defaults.get(key, _MISSING))
-        }
-        rows.append(
-            {
-                "name": prefix + name,
-                "shape": list(param.shape),
-                "group": k,
-                "lr": _plain(group.get("lr")),
-                "weight_decay": _plain(group.get("weight_decay")),
-                "extra": extra,
-            }
-        )
-    return rows
-
-
-_MISSING = object()
-
-
-def _same(value: Any, default: Any) -> bool:
-    try:
-        return default is not _MISSING and bool(value == default)
-    except (RuntimeError, ValueError):  # tensors that do not compare to one boolean
-        return False
-
-
-def _plain(value: Any) -> Any:
-    """A tensor lr (capturable optimizers) as a number; anything else as it is."""
-    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+    return parameter_groups(load_config(config_file, overrides), plugin_switches())
 
 
 def print_table(report: dict[str, Any]) -> None:

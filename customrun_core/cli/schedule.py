@@ -114,13 +114,10 @@ def schedule(
     Warnings and notes go to stderr.
     """
     from customrun_core.config import load_config
-    from customrun_core.plugin_policy import activate
-    from customrun_core.schedulers.simulate import simulate_schedule
+    from customrun_core.dry_run import simulate_schedule
 
     image = _check_plot_options(plot_file, size, dpi)  # before the (slower) simulation
-    cfg = load_config(config_file, overrides)
-    activate(cfg.plugins, plugin_switches())
-    result = simulate_schedule(cfg, iters_per_epoch)
+    result = simulate_schedule(load_config(config_file, overrides), iters_per_epoch, plugin_switches())
     for message in result.warnings:
         click.echo(f"warning: {message}", err=True)
     for message in result.notes:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from customrun_core.cli.options import config_argument, plugin_switches, run_options
+from customrun_core.cli.options import config_argument, plugin_switches, run_options, traced
 
 
 @click.command()
@@ -29,14 +29,9 @@ def test(
     """Evaluate CHECKPOINT on the test data of CFG and print the metrics as JSON."""
     from customrun_core.runner import Runner
 
+    changes = {"work_dir": work_dir, "device": device, "load_from": checkpoint}
     runner = Runner.from_config(
-        config_file,
-        overrides,
-        work_dir=work_dir,
-        device=device,
-        load_from=checkpoint,
-        plugin_switches=plugin_switches(),
-        trace_hooks=trace_hooks,
+        config_file, overrides, plugin_switches=plugin_switches(), trace_hooks=traced(trace_hooks), **changes
     )
     metrics = runner.test()
     click.echo(json.dumps(metrics))

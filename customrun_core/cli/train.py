@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from customrun_core.cli.options import config_argument, plugin_switches, run_options
+from customrun_core.cli.options import config_argument, plugin_switches, run_options, traced
 
 
 @click.command()
@@ -29,14 +29,8 @@ def train(
     """Train the model that CFG describes."""
     from customrun_core.runner import Runner
 
-    resume_value: bool | str | None = True if resume == "auto" else resume
+    changes = {"work_dir": work_dir, "device": device, "resume": True if resume == "auto" else resume}
     runner = Runner.from_config(
-        config_file,
-        overrides,
-        work_dir=work_dir,
-        device=device,
-        resume=resume_value,
-        plugin_switches=plugin_switches(),
-        trace_hooks=trace_hooks,
+        config_file, overrides, plugin_switches=plugin_switches(), trace_hooks=traced(trace_hooks), **changes
     )
     runner.train()

@@ -92,9 +92,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """``data`` with every ``--set`` override applied in order (arrays indexed by number)."""
+    return apply_changes(data, (parse_override(text) for text in overrides))
+
+
+def apply_changes(data: dict[str, Any], changes: Iterable[tuple[list[str], Any]]) -> dict[str, Any]:
+    """``data`` with each (key path, value) set in order, as ``--set`` sets it (the command line's
+    ``--device``, ``--work-dir``, ``--resume`` come this way, so they are validated alike)."""
     data = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
+    for path, value in changes:
         node: Any = data
         for depth, part in enumerate(path[:-1]):
             where = ".".join(path[: depth + 1])
@@ -106,7 +111,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
                 raise ConfigError(f"cannot set a key inside {describe(node)}", file="--set", key=where)
         last = path[-1]
         if isinstance(node, list):
-            node[_index(node, last, text.partition("=")[0])] = value
+            node[_index(node, last, ".".join(path))] = value
         elif isinstance(node, dict):
             node[last] = value
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from customrun_core import checkpoint
 from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
 
@@ -53,4 +54,4 @@ class CheckpointHook(Hook):
             return
         self._saved.append(str(path))
         while self.max_keep_ckpts > 0 and len(self._saved) > self.max_keep_ckpts:
-            runner.remove_checkpoint(self._saved.pop(0))
+            checkpoint.remove(self._saved.pop(0))

@@ -1,4 +1,5 @@
-"""What the epoch- and iteration-based training loops share: one step and the validation rule."""
+"""The train-loop contract (:class:`TrainLoop`): what the runner, the hooks and the progress bar read
+of a train loop, one training step, and MMEngine's validation rule."""
 
 from __future__ import annotations
 
@@ -10,7 +11,28 @@ from customrun_core.loops.base import BaseLoop
 
 
 class TrainLoop(BaseLoop):
-    """Holds the training position (``epoch``, ``iter``) that ``runner.epoch``/``runner.iter`` read."""
+    """The base of every ``train_cfg`` loop: the run's checks refuse a train loop that does not
+    subclass it. It keeps the training position and answers what the runner and hooks ask.
+
+    Attributes:
+        runner: the run (``runner.call_hook``, ``runner.model``, ``runner.optim_wrapper``, ...).
+        dataloader: the training data (``len()`` is the epoch length).
+        epoch: finished epochs (``runner.epoch``); a resumed run starts from the checkpoint's.
+        iter: finished iterations (``runner.iter``).
+        max_epochs: the run's epochs (1 for an iteration-based loop: its one epoch is the run).
+        max_iters: the run's iterations.
+        by_epoch: whether epochs are the unit (logging and checkpoints count in it); a class attribute.
+        interrupted: set when a stop signal ended training after an iteration (with a checkpoint).
+        stop_training: a hook sets it to stop at the end of the current epoch (MMEngine's name).
+        should_validate(done, total): whether a validation follows ``done`` of ``total`` epochs
+            (iterations).
+
+    A subclass sets ``max_epochs`` and ``max_iters`` in ``__init__`` and implements ``run()``,
+    calling :meth:`run_iter` for each batch (it fires the iteration's hooks, counts ``iter`` and
+    stops on a signal).
+    """
+
+    by_epoch = True
 
     def __init__(self, runner: Any, dataloader: Any, val_begin: int, val_interval: int) -> None:
         super().__init__(runner, dataloader)

@@ -4,7 +4,6 @@ the start-of-training check that the schedule fits the run."""
 from __future__ import annotations
 
 import inspect
-import logging
 from typing import Any
 
 from customrun_core.build import call_checked, check_arguments, resolve_type, split_type
@@ -57,17 +56,23 @@ def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
 
 
 def build_param_schedulers(
-    cfg: Any, optim_wrapper: Any, epoch_length: int, max_epochs: int, max_iters: int
+    cfg: Any,
+    optim_wrapper: Any,
+    epoch_length: int,
+    max_epochs: int,
+    max_iters: int,
+    key: str = "param_scheduler",
 ) -> list[Any]:
-    """Schedulers in config order. ``end`` defaults to the end of training in the scheduler's unit;
-    ``convert_to_iter_based = true`` rewrites an epoch-based scheduler in iterations."""
+    """Schedulers in config order (``cfg`` is at the key path ``key``). ``end`` defaults to the end
+    of training in the scheduler's unit; ``convert_to_iter_based = true`` rewrites an epoch-based
+    scheduler in iterations."""
     schedulers = []
-    for key, table in scheduler_tables(cfg):
-        target, kwargs, convert = check_scheduler(table, key)
+    for path, table in scheduler_tables(cfg, key):
+        target, kwargs, convert = check_scheduler(table, path)
         kwargs.setdefault("end", max_epochs if default_by_epoch(target, kwargs) else max_iters)
         if convert:
             kwargs = target.to_iter_based(kwargs, epoch_length)
-        schedulers.append(call_checked(target, kwargs, key, optimizer=optim_wrapper))
+        schedulers.append(call_checked(target, kwargs, path, optimizer=optim_wrapper))
     return schedulers
 
 
@@ -125,16 +130,3 @@ def coverage_warnings(
                 "make it follow the training length)"
             )
     return warnings
-
-
-def warn_schedule_coverage(cfg: Any, schedulers: Any, loop: Any, logger: logging.Logger) -> None:
-    """Log :func:`coverage_warnings` for the train ``loop`` (what the runner calls at the start).
-    ``schedulers`` is a list, or a dict of lists (one per optimizer of an ``OptimWrapperDict``)
-    whose config is either shared or a table keyed by the optimizers' names."""
-    members = schedulers.items() if isinstance(schedulers, dict) else [(None, schedulers)]
-    for name, built in members:
-        member_cfg, key = cfg, "param_scheduler"
-        if name is not None and isinstance(cfg, dict) and "type" not in cfg:
-            member_cfg, key = cfg.get(name), f"param_scheduler.{name}"
-        for message in coverage_warnings(member_cfg, built, loop.max_epochs, loop.max_iters, key):
-            logger.warning(message if name is None else f"{name}: {message}")

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from customrun_core import plotting
 from customrun_core.config import load_config
-from customrun_core.schedulers.simulate import simulate_schedule
+from customrun_core.dry_run import simulate_schedule
 
 from .test_plot import assert_png, one_line_error
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import tomli_w
+import torch
+from click.testing import CliRunner
 
-from customrun_core import Runner
+from customrun_core import Runner, checkpoint
+from customrun_core.cli import cli
 from customrun_core.errors import ConfigError
 from customrun_core.testing import tiny_config
 
@@ -14,8 +19,12 @@ LINE = re.compile(r"\[trace\] (\w+) [\d.]+ ms: (.*)")
 
 
 def traced(capsys: pytest.CaptureFixture[str]) -> list[tuple[str, list[str]]]:
+    return calls_in(capsys.readouterr().err)
+
+
+def calls_in(stderr: str) -> list[tuple[str, list[str]]]:
     calls = []
-    for line in capsys.readouterr().err.splitlines():
+    for line in stderr.splitlines():
         match = LINE.fullmatch(line)
         if match:
             names = [part.rsplit(" ", 2)[0] for part in match[2].split(", ")]
@@ -34,15 +43,17 @@ def test_only_the_named_hook_points_are_traced_in_call_order(capsys: pytest.Capt
     ]  # fmt: skip
 
 
-def test_environment_variable_traces_every_hook_point(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CUSTOMRUN_TRACE_HOOKS", "1")
-    runner = Runner.from_config(tiny_config())
-    runner.train()
-    points = [point for point, _ in traced(capsys)]
+def test_environment_variable_traces_every_hook_point(tmp_path: Path) -> None:
+    """CUSTOMRUN_TRACE_HOOKS is read where the options are parsed, as --trace-hooks: by the CLI."""
+    work = tmp_path / "work"
+    config = tmp_path / "tiny.toml"
+    config.write_text(tomli_w.dumps(tiny_config(work_dir=str(work))), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["train", str(config)], env={"CUSTOMRUN_TRACE_HOOKS": "1"})
+    assert result.exit_code == 0, result.output
+    iterations = torch.load(checkpoint.latest(work), weights_only=True)["meta"]["iter"]
+    points = [point for point, _ in calls_in(result.stderr)]
     assert points[0] == "before_run" and points[-1] == "after_run"
-    assert points.count("before_train_iter") == runner.iter
+    assert points.count("before_train_iter") == iterations
     assert "after_val_epoch" in points
 
 

@@ -1,0 +1,306 @@
+"""One assembly of a run: check a whole config before anything is built, then build its parts.
+
+The Runner, ``customrun schedule`` and ``customrun param-groups`` all assemble through this module,
+so a config that one of them accepts, the others accept too. Every function raises
+:class:`~customrun_core.errors.ConfigError` located in the config's file and at the key path of the
+table at fault.
+
+The order a run follows: :func:`prepare` (plugin policy, ``custom_imports``, global plugins),
+:func:`check` (every component resolved, its arguments checked, nothing built), then the builders
+as they are needed: :func:`build_model`, :func:`build_hooks`, :func:`build_dataloader`,
+:func:`build_train_loop`, :func:`build_optim_wrapper`, :func:`build_schedulers`,
+:func:`build_eval_loop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from customrun_core import plugins
+from customrun_core.build import build, resolve_checked
+from customrun_core.config import RunConfig
+from customrun_core.errors import ConfigError, located
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from customrun_core.loops import TrainLoop
+
+MODES = ("train", "val", "test")
+DEFAULT_EVAL_LOOPS = {"val": "ValLoop", "test": "TestLoop"}
+
+
+def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, hooks: Any = None) -> None:
+    """Make the config's components resolvable: apply the plugin policy (the config's ``[plugins]``
+    under the command line's and the environment's switches), import ``custom_imports``, and, when
+    ``hooks`` (a run's hook dispatcher) is given, load the global ``customrun.plugins`` into it."""
+    from customrun_core.plugin_policy import activate
+
+    activate(cfg.plugins, plugin_switches)
+    imports = cfg.custom_imports
+    plugins.import_custom_modules(imports.imports, imports.allow_failed_imports, cfg.source)
+    if hooks is not None:
+        plugins.load_plugins(hooks)
+
+
+# -- checking ------------------------------------------------------------------------------------
+def check(cfg: RunConfig) -> None:
+    """Resolve every component table of ``cfg`` and check its arguments, building nothing."""
+    from customrun_core.hooks.defaults import hook_tables, split_priority
+    from customrun_core.parallel import DEFAULT_WRAPPER
+    from customrun_core.speed import compile_arguments
+
+    def component(kind: str, table: Any, key: str, default: str | None = None, **injected: Any) -> Any:
+        with located(cfg.source):
+            return resolve_checked(kind, table, key, default, **injected)[0]
+
+    component("models", cfg.model, "model")
+    with located(cfg.source):
+        compile_arguments(cfg.compile)
+    _check_data(cfg, component)
+    if cfg.train_cfg is not None:
+        _check_train_loop(cfg, component)
+    for mode, default in DEFAULT_EVAL_LOOPS.items():
+        table = getattr(cfg, f"{mode}_cfg")
+        if table is not None:
+            component("loops", table, f"{mode}_cfg", default, runner=None, dataloader=None, evaluator=None)
+    if cfg.optim_wrapper is not None:
+        _check_optimization(cfg, component)
+    with located(cfg.source):
+        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks)
+    for key, table in tables:
+        component("hooks", split_priority(table)[0], key)
+    component("model_wrappers", cfg.model_wrapper_cfg, "model_wrapper_cfg", DEFAULT_WRAPPER, model=None,
+              device=None)  # fmt: skip
+
+
+def _check_data(cfg: RunConfig, component: Any) -> None:
+    from customrun_core.datasets.loader import check_dataloader
+    from customrun_core.metrics.evaluator import metric_tables
+
+    for mode in MODES:
+        loader = getattr(cfg, f"{mode}_dataloader")
+        if loader is not None:
+            with located(cfg.source):
+                table = check_dataloader(loader, f"{mode}_dataloader", cfg.source)
+            component("datasets", table.dataset, f"{mode}_dataloader.dataset")
+        for key, metric in metric_tables(getattr(cfg, f"{mode}_evaluator", None), f"{mode}_evaluator"):
+            component("metrics", metric, key)
+
+
+def _check_train_loop(cfg: RunConfig, component: Any) -> None:
+    """The train loop must meet the :class:`~customrun_core.loops.TrainLoop` contract, which the
+    runner, the hooks and the progress bar read (``epoch``, ``iter``, ``max_iters``, ...)."""
+    from customrun_core.loops import TrainLoop
+
+    table, default = _train_loop_table(cfg)
+    loop_class = component("loops", table, "train_cfg", default, runner=None, dataloader=None)
+    if not (isinstance(loop_class, type) and issubclass(loop_class, TrainLoop)):
+        name = getattr(loop_class, "__name__", repr(loop_class))
+        raise ConfigError(
+            f"{name} is not a train loop: a train_cfg loop subclasses customrun_core.loops.TrainLoop"
+            " (EpochBasedTrainLoop, IterBasedTrainLoop), which keeps the position hooks read",
+            file=cfg.source,
+            key="train_cfg.type",
+        )
+
+
+def _check_optimization(cfg: RunConfig, component: Any) -> None:
+    from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, check_optimizer
+    from customrun_core.schedulers.build import check_scheduler, scheduler_tables
+
+    for prefix, wrapper in wrapper_tables(cfg):
+        constructor = wrapper.get("constructor", DEFAULT_CONSTRUCTOR)
+        component("optim_wrapper_constructors", constructor, f"{prefix}.constructor", optim_wrapper_cfg=None,
+                  paramwise_cfg=None)  # fmt: skip
+        if "optimizer" in wrapper:
+            with located(cfg.source, prefix):
+                check_optimizer(wrapper["optimizer"])
+    for member_cfg, key in scheduler_configs(cfg).values():
+        for table_key, table in scheduler_tables(member_cfg, key):
+            with located(cfg.source):
+                check_scheduler(table, table_key)
+
+
+def wrapper_tables(cfg: RunConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(key path, table) of each optim wrapper: one, or one per submodule."""
+    from customrun_core.optim.wrapper_dict import is_per_submodule
+
+    optim_cfg = cfg.optim_wrapper or {}
+    if is_per_submodule(optim_cfg):
+        return [(f"optim_wrapper.{name}", table) for name, table in optim_cfg.items()]
+    return [("optim_wrapper", optim_cfg)]
+
+
+def scheduler_configs(cfg: RunConfig) -> dict[str, tuple[Any, str]]:
+    """Per optim wrapper (``""`` when there is one), its ``param_scheduler`` config and key path."""
+    from customrun_core.optim.wrapper_dict import is_per_submodule, schedulers_per_member
+
+    optim_cfg = cfg.optim_wrapper or {}
+    if not is_per_submodule(optim_cfg):
+        return {"": (cfg.param_scheduler, "param_scheduler")}
+    with located(cfg.source):
+        per_member = schedulers_per_member(cfg.param_scheduler, list(optim_cfg))
+    shared = not (isinstance(cfg.param_scheduler, dict) and "type" not in cfg.param_scheduler)
+    return {
+        name: (member_cfg, "param_scheduler" if shared else f"param_scheduler.{name}")
+        for name, member_cfg in per_member.items()
+    }
+
+
+def _train_loop_table(cfg: RunConfig) -> tuple[dict[str, Any], str]:
+    """MMEngine's rule: without ``type``, ``by_epoch`` (default true) picks the epoch or iteration loop."""
+    table = dict(required(cfg, "train_cfg", "to train"))
+    if "type" in table and "by_epoch" in table:
+        raise ConfigError("give either type or by_epoch, not both", file=cfg.source, key="train_cfg.by_epoch")
+    by_epoch = table.pop("by_epoch", True)
+    return table, "EpochBasedTrainLoop" if by_epoch else "IterBasedTrainLoop"
+
+
+def required(cfg: RunConfig, key: str, why: str) -> Any:
+    """``cfg.<key>``, which must be set ``why`` ("to train", ...)."""
+    value = getattr(cfg, key)
+    if value is None:
+        raise ConfigError(f"required {why}", file=cfg.source, key=key)
+    return value
+
+
+# -- building ------------------------------------------------------------------------------------
+def build_model(cfg: RunConfig) -> nn.Module:
+    """The model ``cfg.model`` describes, as built (on the CPU, not wrapped)."""
+    with located(cfg.source):
+        model: nn.Module = build("models", cfg.model, key="model")
+    return model
+
+
+def build_model_wrapper(cfg: RunConfig, model: nn.Module, device: Any) -> nn.Module:
+    """``model`` in the wrapper ``model_wrapper_cfg`` names (DDP by default), for a run under torchrun."""
+    from customrun_core.parallel import DEFAULT_WRAPPER
+
+    with located(cfg.source):
+        wrapped: nn.Module = build(
+            "model_wrappers", cfg.model_wrapper_cfg, "model_wrapper_cfg", DEFAULT_WRAPPER, model=model,
+            device=device,
+        )  # fmt: skip
+    return wrapped
+
+
+def build_hooks(cfg: RunConfig) -> Iterator[tuple[str, Any, Any]]:
+    """(key path, hook, configured priority) of every hook of the run, defaults first."""
+    from customrun_core.hooks.defaults import build_hook, hook_tables
+
+    with located(cfg.source):
+        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks)
+    for key, table in tables:
+        with located(cfg.source):
+            hook, priority = build_hook(table, key)
+        yield key, hook, priority
+
+
+def build_dataloader(cfg: RunConfig, mode: str, seed: int, rank: int = 0, world_size: int = 1,
+                     device: Any = None) -> Any:  # fmt: skip
+    """The ``<mode>_dataloader``: this process's share of the data (the training data shuffled
+    and sharded over ``world_size`` processes), batches collated for ``device``."""
+    from customrun_core.datasets.loader import build_dataloader as build_loader
+
+    key = f"{mode}_dataloader"
+    table = required(cfg, key, f"to {mode}")
+    settings = {"device": device, "channels_last": cfg.channels_last} if device is not None else {}
+    with located(cfg.source):
+        return build_loader(table, key, cfg.source, seed, rank, world_size, mode == "train", **settings)
+
+
+def build_train_loop(cfg: RunConfig, runner: Any, dataloader: Any) -> TrainLoop:
+    """The ``train_cfg`` loop over ``dataloader``; ``runner`` may be None for a dry run."""
+    with located(cfg.source):
+        table, default = _train_loop_table(cfg)
+        loop: TrainLoop = build(
+            "loops", table, key="train_cfg", default_type=default, runner=runner, dataloader=dataloader
+        )
+    return loop
+
+
+def build_eval_loop(cfg: RunConfig, mode: str, runner: Any, dataloader: Any) -> Any:
+    """The ``val_cfg`` / ``test_cfg`` loop over ``dataloader`` with its evaluator."""
+    from customrun_core.metrics.evaluator import Evaluator
+
+    evaluator_cfg = required(cfg, f"{mode}_evaluator", f"when {mode}_dataloader is set")
+    with located(cfg.source):
+        evaluator = Evaluator.from_config(evaluator_cfg, f"{mode}_evaluator")
+        return build(
+            "loops",
+            getattr(cfg, f"{mode}_cfg") or {},
+            key=f"{mode}_cfg",
+            default_type=DEFAULT_EVAL_LOOPS[mode],
+            runner=runner,
+            dataloader=dataloader,
+            evaluator=evaluator,
+        )
+
+
+def build_optim_wrapper(cfg: RunConfig, model: nn.Module) -> Any:
+    """The ``optim_wrapper`` over ``model``'s parameters: one wrapper, or an ``OptimWrapperDict``
+    with one per submodule."""
+    from customrun_core import parallel
+    from customrun_core.optim.constructor import build_optim_wrapper as build_one
+    from customrun_core.optim.wrapper_dict import build_optim_wrapper_dict, is_per_submodule
+
+    optim_cfg = required(cfg, "optim_wrapper", "to train")
+    per_member = is_per_submodule(optim_cfg)
+    if per_member and parallel.is_sharded(model):
+        raise ConfigError(
+            "one optim wrapper per submodule is not supported with FSDP: use one [optim_wrapper]",
+            file=cfg.source,
+            key="optim_wrapper",
+        )
+    with located(cfg.source, "optim_wrapper"):
+        return (build_optim_wrapper_dict if per_member else build_one)(model, optim_cfg)
+
+
+def optim_members(optim_wrapper: Any) -> dict[str, Any]:
+    """The run's optim wrappers by name: ``{"": wrapper}`` for one, else the dict's members."""
+    from customrun_core.optim.wrapper_dict import OptimWrapperDict
+
+    if isinstance(optim_wrapper, OptimWrapperDict):
+        return dict(optim_wrapper.items())
+    return {"": optim_wrapper}
+
+
+def build_schedulers(cfg: RunConfig, optim_wrapper: Any, loop: Any, epoch_length: int) -> Any:
+    """The ``param_scheduler`` of each optim wrapper, with ``end`` defaulting to the training
+    length: a list, or for an ``OptimWrapperDict`` a dict of lists by member name."""
+    from customrun_core.schedulers.build import build_param_schedulers
+
+    configs = scheduler_configs(cfg)
+    built = {}
+    for name, wrapper in optim_members(optim_wrapper).items():
+        member_cfg, key = configs[name]
+        with located(cfg.source):
+            built[name] = build_param_schedulers(
+                member_cfg, wrapper, epoch_length, loop.max_epochs, loop.max_iters, key=key
+            )
+    return built.get("", built)  # one wrapper: its list
+
+
+def optimization_warnings(cfg: RunConfig, schedulers: Any, loop: Any) -> list[str]:
+    """What the optimizer tables allow but likely do not mean (an lr of 0), then
+    :func:`schedule_warnings`: what a run warns about when training starts."""
+    from customrun_core.optim.constructor import optimizer_warnings
+
+    return optimizer_warnings(cfg.optim_wrapper) + schedule_warnings(cfg, schedulers, loop)
+
+
+def schedule_warnings(cfg: RunConfig, schedulers: Any, loop: Any) -> list[str]:
+    """What does not fit between the schedule and the run's length, one message each (what a run
+    warns about when training starts, and ``customrun schedule`` prints)."""
+    from customrun_core.schedulers.build import coverage_warnings
+
+    configs = scheduler_configs(cfg)
+    members = schedulers.items() if isinstance(schedulers, dict) else [("", schedulers)]
+    messages = []
+    for name, built in members:
+        member_cfg, key = configs[name]
+        for message in coverage_warnings(member_cfg, built, loop.max_epochs, loop.max_iters, key):
+            messages.append(f"{name}: {message}" if name else message)
+    return messages
