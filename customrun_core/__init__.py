@@ -16,6 +16,7 @@ _EXPORTS = {
     "Priority": "customrun_core.hooks.base",
     "hookimpl": "customrun_core.hookspecs",
     "Runner": "customrun_core.runner",
+    "RunnerView": "customrun_core.hooks.runner_view",
     "register": "customrun_core.registry",
     "is_model_wrapper": "customrun_core.models.wrappers",
     "unwrap_model": "customrun_core.models.wrappers",
@@ -28,6 +29,7 @@ __all__ = [
     "Hook",
     "Priority",
     "Runner",
+    "RunnerView",
     "__version__",
     "errors",
     "hookimpl",
@@ -39,6 +41,7 @@ __all__ = [
 if TYPE_CHECKING:
     from customrun_core import errors
     from customrun_core.hooks.base import Hook, Priority
+    from customrun_core.hooks.runner_view import RunnerView
     from customrun_core.hookspecs import hookimpl
     from customrun_core.models.base import BaseModel
     from customrun_core.models.wrappers import is_model_wrapper, unwrap_model

@@ -35,7 +35,7 @@ def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, ho
     """Make the config's components resolvable: apply the plugin policy (the config's ``[plugins]``
     under the command line's and the environment's switches), import ``custom_imports``, and, when
     ``hooks`` (a run's hook dispatcher) is given, load the global ``customrun.plugins`` into it."""
-    from customrun_core.plugin_policy import activate
+    from customrun_core.registry import activate_policy as activate
 
     activate(cfg.plugins, plugin_switches)
     imports = cfg.custom_imports
@@ -68,7 +68,7 @@ def check(cfg: RunConfig) -> None:
     if cfg.optim_wrapper is not None:
         _check_optimization(cfg, component)
     with located(cfg.source):
-        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks)
+        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress)
     for key, table in tables:
         component("hooks", split_priority(table)[0], key)
     component("model_wrappers", cfg.model_wrapper_cfg, "model_wrapper_cfg", DEFAULT_WRAPPER, model=None,
@@ -186,16 +186,18 @@ def build_model_wrapper(cfg: RunConfig, model: nn.Module, device: Any) -> nn.Mod
     return wrapped
 
 
-def build_hooks(cfg: RunConfig) -> Iterator[tuple[str, Any, Any]]:
-    """(key path, hook, configured priority) of every hook of the run, defaults first."""
+def build_hooks(cfg: RunConfig, rank: int = 0) -> Iterator[tuple[str, Any, Any]]:
+    """(key path, hook, configured priority) of every hook of the run, defaults first; a hook not
+    wanted on the process ``rank`` (the progress bar outside a terminal) is left out."""
     from customrun_core.hooks.defaults import build_hook, hook_tables
 
     with located(cfg.source):
-        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks)
+        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress)
     for key, table in tables:
         with located(cfg.source):
-            hook, priority = build_hook(table, key)
-        yield key, hook, priority
+            built = build_hook(table, key, rank)
+        if built is not None:
+            yield key, *built
 
 
 def build_dataloader(cfg: RunConfig, mode: str, seed: int, rank: int = 0, world_size: int = 1,

@@ -7,7 +7,8 @@ MMEngine, no decorator) or as a function marked with :data:`hookimpl` in a modul
 arguments, by name. Return values are ignored: a hook acts through the runner and the mutable
 arguments documented below.
 
-What a hook may read from the runner is listed in :class:`customrun_core.Runner`'s docstring.
+What a hook may read from the runner is :class:`customrun_core.RunnerView`, the type of every
+``runner`` argument below: the attributes and ``call_hook`` that the runner keeps for hooks.
 
 Order within one run (epoch-based loop, validation every epoch)::
 
@@ -16,8 +17,10 @@ Order within one run (epoch-based loop, validation every epoch)::
       before_train
         before_train_epoch
           before_train_iter / after_train_iter      for each batch
+            [after_log_record]                     when LoggerHook logs this iteration
         after_train_epoch                          [before_save_checkpoint]
         before_val, before_val_epoch, before_val_iter / after_val_iter, after_val_epoch, after_val
+                    after_val_epoch: [after_log_record] with the metrics LoggerHook logs
       after_train
     after_run
 
@@ -26,9 +29,13 @@ Order within one run (epoch-based loop, validation every epoch)::
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
 
 PROJECT = "customrun"
 
@@ -44,6 +51,7 @@ HOOK_POINTS: tuple[str, ...] = (
     "before_train_epoch",
     "before_train_iter",
     "after_train_iter",
+    "after_log_record",
     "after_train_epoch",
     "before_val",
     "before_val_epoch",
@@ -64,7 +72,7 @@ HOOK_POINTS: tuple[str, ...] = (
 
 
 @hookspec
-def before_run(runner: Any) -> None:
+def before_run(runner: RunnerView) -> None:
     """Fires once, first, before ``train``, ``val`` or ``test`` builds its loop's state.
 
     The model, optim wrapper and schedulers exist; no checkpoint has been loaded yet.
@@ -73,7 +81,7 @@ def before_run(runner: Any) -> None:
 
 
 @hookspec
-def after_load_checkpoint(runner: Any, checkpoint: dict) -> None:
+def after_load_checkpoint(runner: RunnerView, checkpoint: dict) -> None:
     """Fires when a checkpoint was read (``load_from`` or resume), before it is applied.
 
     ``checkpoint`` is the dict read from the file; a hook may change it (e.g. swap in EMA weights
@@ -83,7 +91,7 @@ def after_load_checkpoint(runner: Any, checkpoint: dict) -> None:
 
 
 @hookspec
-def before_train(runner: Any) -> None:
+def before_train(runner: RunnerView) -> None:
     """Fires once when the train loop starts, after any checkpoint was loaded.
 
     ``runner.epoch`` and ``runner.iter`` hold the position training starts from.
@@ -91,12 +99,12 @@ def before_train(runner: Any) -> None:
 
 
 @hookspec
-def after_train(runner: Any) -> None:
+def after_train(runner: RunnerView) -> None:
     """Fires once when the train loop ends (after the last validation)."""
 
 
 @hookspec
-def before_train_epoch(runner: Any) -> None:
+def before_train_epoch(runner: RunnerView) -> None:
     """Fires at the start of each training epoch, before the first batch is drawn.
 
     An iteration-based loop fires it once, before its first iteration. ``DistSamplerSeedHook``
@@ -105,7 +113,7 @@ def before_train_epoch(runner: Any) -> None:
 
 
 @hookspec
-def after_train_epoch(runner: Any) -> None:
+def after_train_epoch(runner: RunnerView) -> None:
     """Fires at the end of each training epoch; ``runner.epoch`` is not yet incremented.
 
     ``ParamSchedulerHook`` steps epoch-based schedulers and ``CheckpointHook`` saves here.
@@ -113,7 +121,7 @@ def after_train_epoch(runner: Any) -> None:
 
 
 @hookspec
-def before_train_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+def before_train_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
     """Fires before each training step, with the batch already on the run's device.
 
     ``batch_idx`` counts batches within the epoch (the global iteration in an iteration-based
@@ -123,7 +131,7 @@ def before_train_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
 
 
 @hookspec
-def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
+def after_train_iter(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict) -> None:
     """Fires after each training step; ``outputs`` is the dict ``train_step`` returned (log values).
 
     ``runner.iter`` is not yet incremented. Hooks at NORMAL priority see the learning rate the step
@@ -132,22 +140,37 @@ def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict
 
 
 @hookspec
-def before_val(runner: Any) -> None:
+def after_log_record(runner: RunnerView, record: Mapping[str, Any]) -> None:
+    """Fires after ``LoggerHook`` appended a record to ``scalars.jsonl``: once per record, on rank 0
+    only, inside the ``after_train_iter`` of each logged iteration and the ``after_val_epoch`` /
+    ``after_test_epoch`` of each evaluation.
+
+    ``record`` is what the line holds: ``mode`` (``"train"``, ``"val"`` or ``"test"``), ``step``
+    (finished training iterations), ``epoch``, then the logged values by name (floats: the means
+    over the logging window, the latest lr, or the metrics), non-finite values as they are (the file
+    has ``null``). Tracking back-ends (TensorBoard, MLflow, W&B) implement this point to log exactly
+    what the run logs, at the same steps. Must not change ``record``: every implementation gets the
+    same object.
+    """
+
+
+@hookspec
+def before_val(runner: RunnerView) -> None:
     """Fires when a validation run starts (after a training epoch, or from ``runner.val()``)."""
 
 
 @hookspec
-def after_val(runner: Any) -> None:
+def after_val(runner: RunnerView) -> None:
     """Fires when a validation run ends, after ``after_val_epoch``."""
 
 
 @hookspec
-def before_val_epoch(runner: Any) -> None:
+def before_val_epoch(runner: RunnerView) -> None:
     """Fires before the first validation batch; the model is put in eval mode just after (as MMEngine)."""
 
 
 @hookspec
-def after_val_epoch(runner: Any, metrics: dict) -> None:
+def after_val_epoch(runner: RunnerView, metrics: dict) -> None:
     """Fires with the validation metrics (name -> float), e.g. ``{"accuracy/top1": 97.2}``.
 
     Hooks may add entries to ``metrics``; ``LoggerHook`` writes them to ``scalars.jsonl`` and
@@ -157,47 +180,47 @@ def after_val_epoch(runner: Any, metrics: dict) -> None:
 
 
 @hookspec
-def before_val_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+def before_val_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
     """Fires before each validation batch (batch on the run's device, gradients off)."""
 
 
 @hookspec
-def after_val_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: Any) -> None:
+def after_val_iter(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: Any) -> None:
     """Fires after each validation batch with what ``val_step`` returned."""
 
 
 @hookspec
-def before_test(runner: Any) -> None:
+def before_test(runner: RunnerView) -> None:
     """Fires when a test run (``customrun test``, ``runner.test()``) starts, after ``before_run``."""
 
 
 @hookspec
-def after_test(runner: Any) -> None:
+def after_test(runner: RunnerView) -> None:
     """Fires when a test run ends, after ``after_test_epoch``."""
 
 
 @hookspec
-def before_test_epoch(runner: Any) -> None:
+def before_test_epoch(runner: RunnerView) -> None:
     """Fires before the first test batch; the model is put in eval mode just after (as MMEngine)."""
 
 
 @hookspec
-def after_test_epoch(runner: Any, metrics: dict) -> None:
+def after_test_epoch(runner: RunnerView, metrics: dict) -> None:
     """Fires with the test metrics (name -> float); hooks may add entries."""
 
 
 @hookspec
-def before_test_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+def before_test_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
     """Fires before each test batch (batch on the run's device, gradients off)."""
 
 
 @hookspec
-def after_test_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: Any) -> None:
+def after_test_iter(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: Any) -> None:
     """Fires after each test batch with what ``test_step`` returned."""
 
 
 @hookspec
-def before_save_checkpoint(runner: Any, checkpoint: dict) -> None:
+def before_save_checkpoint(runner: RunnerView, checkpoint: dict) -> None:
     """Fires just before a checkpoint is written; hooks may add keys of their own to ``checkpoint``.
 
     Values must be tensors or plain Python data (checkpoints load with ``weights_only=True``).
@@ -205,5 +228,5 @@ def before_save_checkpoint(runner: Any, checkpoint: dict) -> None:
 
 
 @hookspec
-def after_run(runner: Any) -> None:
+def after_run(runner: RunnerView) -> None:
     """Fires once, last, also after a failed run; the work directory is complete."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from customrun_core.errors import ConfigError, CustomrunError, closest
-from customrun_core.hooks.logger import RECORD_KEYS, SCALARS_FILE
+from customrun_core.scalars import RECORD_KEYS, SCALARS_FILE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,8 +1,41 @@
-"""The values hooks record during training, averaged over each logging window."""
+"""The values hooks record during training, and the record format of ``scalars.jsonl``.
+
+:class:`ScalarBuffer` holds what hooks record, averaged over each logging window. The LoggerHook
+turns each window (and each validation or test result) into one record and appends it to
+``WORK_DIR/scalars.jsonl`` (:data:`SCALARS_FILE`) with :func:`append_record`; ``customrun plot``
+and back-ends such as TensorBoard read records in this format.
+
+A record is a flat dict: :data:`RECORD_KEYS` (``mode``: ``"train"``, ``"val"`` or ``"test"``;
+``step``: finished training iterations; ``epoch``), then the values by name (floats). In the
+file it is one JSON object per line, with a non-finite value written as ``null``.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+SCALARS_FILE = "scalars.jsonl"
+RECORD_KEYS = ("mode", "step", "epoch")  # a record's bookkeeping; every other entry is a value
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """``record`` as one line of strict JSON (with its newline).
+
+    Strict JSON has no Infinity or NaN: a non-finite value (a skipped AMP step's grad_norm, a
+    diverged loss) is written as ``null``; the record itself is not changed.
+    """
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    return json.dumps(clean) + "\n"
+
+
+def append_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Append ``record`` to the scalars file ``path`` as one JSON line (:func:`json_line`)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json_line(record))
 
 
 def as_float(value: Any) -> float:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customrun_core.errors import HookError, closest
+
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
 
 
 class Priority(enum.IntEnum):
@@ -60,17 +63,26 @@ class Hook:
     The names and arguments of the hook points are in :mod:`customrun_core.hookspecs`. A method
     named ``before_*`` or ``after_*`` that is not a hook point is refused when the hook is
     registered, with the closest name. ``priority`` (class attribute, or the config's ``priority``
-    key, which wins) places the hook among the others.
+    key, which wins) places the hook among the others. A hook built from the config is registered
+    only where :meth:`wanted` says so.
     """
 
     priority: int | str | Priority = Priority.NORMAL
 
+    def wanted(self, rank: int) -> bool:
+        """Whether this hook, just built from the config, is registered on the process ``rank``.
+
+        False leaves it out of the run altogether, so that it costs no dispatch time (the progress
+        bar outside a terminal, or on ranks other than 0). The default: every process.
+        """
+        return True
+
     # MMEngine's helpers, with its 0-based counters.
-    def every_n_epochs(self, runner: Any, n: int, start: int = 0) -> bool:
+    def every_n_epochs(self, runner: RunnerView, n: int, start: int = 0) -> bool:
         done = runner.epoch + 1 - start
         return n > 0 and done >= 0 and done % n == 0
 
-    def every_n_train_iters(self, runner: Any, n: int, start: int = 0) -> bool:
+    def every_n_train_iters(self, runner: RunnerView, n: int, start: int = 0) -> bool:
         done = runner.iter + 1 - start
         return n > 0 and done >= 0 and done % n == 0
 
@@ -80,8 +92,8 @@ class Hook:
     def end_of_epoch(self, dataloader: Any, batch_idx: int) -> bool:
         return batch_idx + 1 == len(dataloader)
 
-    def is_last_train_epoch(self, runner: Any) -> bool:
+    def is_last_train_epoch(self, runner: RunnerView) -> bool:
         return runner.epoch + 1 == runner.max_epochs
 
-    def is_last_train_iter(self, runner: Any) -> bool:
+    def is_last_train_iter(self, runner: RunnerView) -> bool:
         return runner.iter + 1 == runner.max_iters

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import json
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
+from customrun_core.scalars import SCALARS_FILE, append_record
 
-SCALARS_FILE = "scalars.jsonl"
-RECORD_KEYS = ("mode", "step", "epoch")  # a record's bookkeeping; every other entry is a value
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
+
 _TIMES = ("time", "data_time")
 
 
@@ -27,11 +27,11 @@ class LoggerHook(Hook):
 
     Each logged train line holds the mean of each value over the window since the previous line
     (MMEngine's smoothing), the latest lr, the ETA and the iteration time. The same values go to
-    ``WORK_DIR/scalars.jsonl`` as one JSON object per line: ``mode``, ``step`` (finished
-    iterations), ``epoch``, then the values (``lr``, ``loss``, ..., or the metrics). Each record
-    is then handed, as it is (non-finite values included), to every callable in
-    ``runner.log_sinks`` (the TensorBoardLoggerHook's writer, ...): other back-ends log exactly
-    these values at these steps without reading the scalar buffer again.
+    ``WORK_DIR/scalars.jsonl`` as one JSON object per line (:mod:`customrun_core.scalars`):
+    ``mode``, ``step`` (finished iterations), ``epoch``, then the values (``lr``, ``loss``, ...,
+    or the metrics). Rank 0 writes the file and then fires ``after_log_record`` with each record
+    as it is (non-finite values included), so that other back-ends (the TensorBoardLoggerHook,
+    ...) log exactly these values at these steps without reading the scalar buffer again.
     """
 
     priority = Priority.BELOW_NORMAL
@@ -43,9 +43,10 @@ class LoggerHook(Hook):
         self._length_of_epoch, self._epoch_length = -1, 0
 
     def after_train_iter(
-        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+        self, runner: RunnerView, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         loop = runner.train_loop
+        assert loop is not None  # set while training
         by_epoch = getattr(loop, "by_epoch", True)
         if by_epoch:
             if self._length_of_epoch != runner.epoch:  # len(dataloader) once an epoch, not every iteration
@@ -77,13 +78,13 @@ class LoggerHook(Hook):
         runner.logger.info("  ".join(parts))
         self._write(runner, {"mode": "train", "step": step, "epoch": runner.epoch + 1, **values})
 
-    def after_val_epoch(self, runner: Any, metrics: dict | None = None) -> None:
+    def after_val_epoch(self, runner: RunnerView, metrics: dict | None = None) -> None:
         self._log_metrics(runner, "val", metrics or {})
 
-    def after_test_epoch(self, runner: Any, metrics: dict | None = None) -> None:
+    def after_test_epoch(self, runner: RunnerView, metrics: dict | None = None) -> None:
         self._log_metrics(runner, "test", metrics or {})
 
-    def _log_metrics(self, runner: Any, mode: str, metrics: dict) -> None:
+    def _log_metrics(self, runner: RunnerView, mode: str, metrics: dict) -> None:
         loop = getattr(runner, f"{mode}_loop")
         n = len(loop.dataloader)
         line = "  ".join(
@@ -100,13 +101,9 @@ class LoggerHook(Hook):
             },
         )
 
-    def _write(self, runner: Any, record: dict[str, Any]) -> None:
-        if runner.rank != 0 or runner.work_dir is None:
+    def _write(self, runner: RunnerView, record: dict[str, Any]) -> None:
+        """On rank 0, append ``record`` to ``scalars.jsonl``, then fire ``after_log_record`` with it."""
+        if runner.rank != 0:
             return
-        # Strict JSON has no Infinity or NaN: a non-finite value (a skipped AMP step's grad_norm,
-        # a diverged loss) is written as null.
-        clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-        with open(runner.work_dir / SCALARS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(clean) + "\n")
-        for sink in getattr(runner, "log_sinks", ()):  # a runner-like object in a test may have none
-            sink(record)
+        append_record(runner.work_dir / SCALARS_FILE, record)
+        runner.call_hook("after_log_record", record=record)

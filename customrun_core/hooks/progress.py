@@ -1,10 +1,12 @@
 """The console progress bar: one rich bar per epoch (or per validation window of an iteration-based
 run), with iterations/s, ETA, the current loss and lr.
 
-Whether it is shown is the config's top-level ``progress`` key (:func:`progress_console`); when it
-is off the runner registers no :class:`ProgressBarHook` at all, so a run that does not show it pays
-nothing. When it is on, the runner's console log lines go through the bar's console (printed above
-the bar, as plain text), and ``run.log`` is written as always.
+:class:`ProgressBarHook` is the default hook ``default_hooks.progress``. Whether it is shown is its
+``show`` argument, which the config's top-level ``progress`` key sets unless ``default_hooks.progress``
+is given (see :func:`customrun_core.hooks.defaults.progress_setting`); where it is not shown (not a
+terminal, CI, pytest, a rank other than 0) it is not registered at all (:meth:`ProgressBarHook.wanted`),
+so a run that does not show it pays nothing. While it is on, the run's console log lines go
+through the bar's console (printed above the bar, as plain text), and ``run.log`` is written as always.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
+from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
+from customrun_core.run_log import STDOUT_HANDLER
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, Task
+
+    from customrun_core.hooks.runner_view import RunnerView
 
 # Set (non-empty, not "0"/"false") by CI services; a bar's control codes only clutter their logs.
 CI_VARIABLES = (
@@ -39,7 +45,7 @@ CI_VARIABLES = (
 def progress_wanted(
     setting: bool | str, stream: IO[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> bool:
-    """Whether the bar is shown for the config value ``progress``.
+    """Whether the bar is shown for ``setting`` (``ProgressBarHook``'s ``show``, from the config).
 
     ``True`` and ``False`` decide; ``"auto"`` means: only when ``stream`` (stdout) is a terminal, no
     CI variable (:data:`CI_VARIABLES`) is set in ``environ`` and ``TERM`` is not ``dumb``.
@@ -54,19 +60,6 @@ def progress_wanted(
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty is not None and isatty())
-
-
-def progress_console(setting: bool | str, rank: int) -> Console | None:
-    """The console the bar and the log lines share, or None when no bar is shown (off, or not rank 0).
-
-    ``progress = true`` forces terminal output even where rich would not detect a terminal (an
-    IDE's console, a CI log viewer that renders ANSI codes): the user asked for the bar.
-    """
-    if rank != 0 or not progress_wanted(setting):
-        return None
-    from rich.console import Console
-
-    return Console(force_terminal=True if setting is True else None, highlight=False)
 
 
 class ConsoleLogHandler(logging.Handler):
@@ -119,7 +112,7 @@ def _columns() -> tuple[Any, ...]:
 
 
 class ProgressBarHook(Hook):
-    """Draws the training progress on ``console``.
+    """Draws the training progress on the terminal: the default hook ``default_hooks.progress``.
 
     A bar covers one epoch of an epoch-based loop, or, in an iteration-based one, the iterations up
     to the next validation (the whole run without validation). The bar's ``loss`` and ``lr`` fields
@@ -127,30 +120,64 @@ class ProgressBarHook(Hook):
     the count are updated at most once every ``refresh_interval`` seconds and at the end of each
     bar, so reading a loss tensor (a GPU sync) happens a few times a second, not every iteration.
     A finished bar stays until the next one starts; all are gone when training ends.
+
+    From ``before_run`` to ``after_run`` (after an error too) the run's console log lines go
+    through the bar's console, so that they appear above the bar: the hook swaps the logger's
+    stdout handler (:data:`~customrun_core.run_log.STDOUT_HANDLER`) for a
+    :class:`ConsoleLogHandler` and puts it back.
+
+    Args:
+        show: ``"auto"``: only where :func:`progress_wanted` finds a terminal; ``true``: always,
+            with terminal control codes even where none is detected; ``false``: never.
+        refresh_interval: the least time between two updates of the bar, in seconds.
     """
 
     priority = Priority.LOW  # after RuntimeInfoHook and IterTimerHook have recorded the step
 
-    def __init__(self, console: Console, refresh_interval: float = 0.25) -> None:
-        self.console, self.refresh_interval = console, refresh_interval
+    def __init__(self, show: bool | Literal["auto"] = "auto", refresh_interval: float = 0.25) -> None:
+        if refresh_interval < 0:
+            raise ConfigError(f"expected a number >= 0, got {refresh_interval}", key="refresh_interval")
+        self.show, self.refresh_interval = show, refresh_interval
+        self.console: Console | None = None  # made in before_run, unless given (drawing_on)
         self.progress: Progress | None = None
         self._task: Any = None
         self._start = self._end = 0  # the current bar's iterations [start, end)
         self._next_update = 0.0
+        self._swapped: tuple[logging.Handler, logging.Handler] | None = None  # (stdout's, ours)
 
-    def before_train(self, runner: Any) -> None:
+    @classmethod
+    def drawing_on(cls, console: Console, refresh_interval: float = 0.25) -> ProgressBarHook:
+        """A bar drawn on ``console`` whatever the output is (tests; a run inside a rich app)."""
+        hook = cls(show=True, refresh_interval=refresh_interval)
+        hook.console = console
+        return hook
+
+    def wanted(self, rank: int) -> bool:
+        """Only rank 0 draws, and only where ``show`` says so: else the hook is not registered."""
+        return rank == 0 and progress_wanted(self.show)
+
+    def before_run(self, runner: RunnerView) -> None:
+        if self.console is None:
+            from rich.console import Console
+
+            # show = true forces terminal output even where rich would not detect a terminal (an
+            # IDE's console, a CI log viewer that renders ANSI codes): the user asked for the bar.
+            self.console = Console(force_terminal=True if self.show is True else None, highlight=False)
+        self._attach(runner.logger, self.console)
+
+    def before_train(self, runner: RunnerView) -> None:
         from rich.progress import Progress
 
         self.progress = Progress(*_columns(), console=self.console, transient=True, refresh_per_second=4)
         self.progress.start()
         self._task, self._end = None, -1
 
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+    def before_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any = None) -> None:
         if runner.iter >= self._end:  # the first iteration, or the previous bar is full
             self._open(runner)
 
     def after_train_iter(
-        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+        self, runner: RunnerView, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         done = runner.iter + 1
         now = time.monotonic()
@@ -167,20 +194,21 @@ class ProgressBarHook(Hook):
         if done == self._end:
             self.progress.refresh()  # the bar's final state is drawn even if training stops here
 
-    def after_train(self, runner: Any) -> None:
+    def after_train(self, runner: RunnerView) -> None:
         self._close()
 
-    def after_run(self, runner: Any) -> None:
+    def after_run(self, runner: RunnerView) -> None:
         self._close()  # after an error too: the terminal gets its cursor back
+        self._detach(runner.logger)
 
-    def _open(self, runner: Any) -> None:
+    def _open(self, runner: RunnerView) -> None:
         """Replace the finished bar with the next one, from ``runner.iter``."""
-        assert self.progress is not None
+        assert self.progress is not None and runner.train_loop is not None
         if self._task is not None:
             self.progress.remove_task(self._task)
         loop = runner.train_loop
         self._start = runner.iter
-        if getattr(loop, "by_epoch", True):
+        if loop.by_epoch:
             length = runner.max_iters // runner.max_epochs  # a loop that cuts its epochs short too
             self._end = (runner.epoch + 1) * length
             description = f"Epoch {runner.epoch + 1}/{runner.max_epochs}"
@@ -201,3 +229,28 @@ class ProgressBarHook(Hook):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+    def _attach(self, logger: logging.Logger, console: Console) -> None:
+        """Put a :class:`ConsoleLogHandler` where the logger's stdout handler is (same format, level)."""
+        handlers = logger.handlers
+        index = next((i for i, h in enumerate(handlers) if h.get_name() == STDOUT_HANDLER), None)
+        if index is None or self._swapped is not None:
+            return
+        stdout = handlers[index]
+        ours = ConsoleLogHandler(console)
+        ours.setFormatter(stdout.formatter)
+        ours.setLevel(stdout.level)
+        handlers[index] = ours
+        self._swapped = (stdout, ours)
+
+    def _detach(self, logger: logging.Logger) -> None:
+        """Put the stdout handler back where :meth:`_attach` put ours."""
+        if self._swapped is None:
+            return
+        stdout, ours = self._swapped
+        self._swapped = None
+        handlers = logger.handlers
+        if ours in handlers:
+            handlers[handlers.index(ours)] = stdout
+        else:  # a hook removed ours: the console must not stay silent
+            logger.addHandler(stdout)

@@ -5,12 +5,16 @@ Needs the optional extra ``pip install 'customrun-core[tensorboard]'``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
-from customrun_core.hooks.logger import RECORD_KEYS
+from customrun_core.scalars import RECORD_KEYS
+
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
 
 INSTALL_HINT = "pip install 'customrun-core[tensorboard]'"
 
@@ -19,13 +23,15 @@ class TensorBoardLoggerHook(Hook):
     """Writes every record the LoggerHook writes to ``scalars.jsonl`` as TensorBoard scalars, at the
     record's ``step``, tagged ``<mode>/<name>`` (``train/loss``, ``train/lr``, ``val/accuracy/top1``).
 
-    It receives the records through ``runner.log_sinks`` (the LoggerHook hands each one over after
-    writing it), so the values are exactly the logged ones (the window means of training values,
-    the validation and test metrics) and no hook point runs per iteration: a run pays only for
-    the lines it logs. Event files go to ``log_dir`` (relative paths are inside the work
-    directory; default ``WORK_DIR/tensorboard``), written by rank 0 only, flushed and closed in
-    ``after_run``, after an error too. A NaN or infinite value is written as it is. A resumed run
-    hides (TensorBoard's ``purge_step``) what an earlier run logged after the resumed checkpoint.
+    It implements ``after_log_record``, which the LoggerHook fires with each record it writes, so
+    the values are exactly the logged ones (the window means of training values, the validation
+    and test metrics) and no hook point runs per iteration: a run pays only for the lines it logs.
+    Event files go to ``log_dir`` (relative paths are inside the work directory; default
+    ``WORK_DIR/tensorboard``), written by rank 0 only, flushed and closed in ``after_run``, after
+    an error too. A NaN or infinite value is written as it is. A resumed run hides (TensorBoard's
+    ``purge_step``) what an earlier run logged after the resumed checkpoint. When training ends
+    and not one record has come (``default_hooks.logger = false``, or a logger that does not fire
+    ``after_log_record``), ``after_run`` logs one warning saying that nothing was written.
 
     Args:
         log_dir: where the event files go.
@@ -51,26 +57,22 @@ class TensorBoardLoggerHook(Hook):
         self._writer: Any = None  # created with the first record
         self._path: Path | None = None  # this run's event directory, on rank 0
         self._purge_step: int | None = None
+        self._records = 0  # received in this run
+        self._trained = False  # this run's training ended (normally or stopped by a signal)
 
-    def before_run(self, runner: Any) -> None:
+    def before_run(self, runner: RunnerView) -> None:
         if runner.rank != 0:
             return
-        if runner.cfg.default_hooks.get("logger") is False:
-            runner.logger.warning(
-                "TensorBoardLoggerHook writes what the LoggerHook logs, and default_hooks.logger = false:"
-                " no scalars will be written"
-            )
         self._path = Path(runner.work_dir) / self.log_dir
-        self._purge_step = None
-        runner.log_sinks.append(self.write)
+        self._purge_step, self._records, self._trained = None, 0, False
 
-    def before_train(self, runner: Any) -> None:
+    def before_train(self, runner: RunnerView) -> None:
         # A resumed run logs again the steps after its checkpoint, which the interrupted run may
         # have logged: TensorBoard's purge_step hides those older events (scalars.jsonl keeps both).
         if runner.iter > 0 and self._writer is None:
             self._purge_step = runner.iter + 1
 
-    def write(self, record: dict[str, Any]) -> None:
+    def after_log_record(self, runner: RunnerView, record: Mapping[str, Any]) -> None:
         """Add one LoggerHook record (``mode``, ``step``, ``epoch``, values) as scalars."""
         if self._path is None:
             return
@@ -82,12 +84,19 @@ class TensorBoardLoggerHook(Hook):
         for name, value in record.items():
             if name not in RECORD_KEYS:  # every other entry is a float
                 self._writer.add_scalar(f"{mode}/{name}", value, step)
+        self._records += 1
 
-    def after_run(self, runner: Any) -> None:
+    def after_train(self, runner: RunnerView) -> None:
+        self._trained = True
+
+    def after_run(self, runner: RunnerView) -> None:
         if self._path is None:
             return
-        if self.write in runner.log_sinks:
-            runner.log_sinks.remove(self.write)
+        if self._trained and not self._records:
+            runner.logger.warning(
+                f"TensorBoardLoggerHook received no record, so nothing was written to {self._path}:"
+                " it writes what the LoggerHook logs (is default_hooks.logger = false?)"
+            )
         writer, self._writer, self._path = self._writer, None, None
         if writer is not None:
             writer.flush()
