@@ -45,7 +45,7 @@ def _signature(target: Any) -> inspect.Signature | None:
 
 
 def _hints(target: Any) -> dict[str, Any]:
-    func = target.__init__ if isinstance(target, type) else target
+    func = target.__init__ if inspect.isclass(target) else target
     try:
         return typing.get_type_hints(func)
     except Exception:  # annotations that do not evaluate (forward references): no type checks

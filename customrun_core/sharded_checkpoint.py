@@ -80,7 +80,7 @@ def load(checkpoint: dict[str, Any], model: torch.nn.Module, optimizer: Any, key
     dsd.set_state_dict(model, optimizers, model_state_dict=model_state, optim_state_dict=optim_state)
 
 
-def load_full_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+def load_full_weights(model: torch.nn.Module, state_dict: dsd.DictValueType) -> None:
     """Load a whole (unsharded) state dict, which every process holds, into a sharded model."""
     dsd.set_model_state_dict(model, state_dict, options=dsd.StateDictOptions(full_state_dict=True))
 

@@ -58,7 +58,7 @@ def compile_forward(model: nn.Module, cfg: bool | Mapping[str, Any]) -> bool:
             compiled = torch.compile(forward, **kwargs)
     except RuntimeError as error:  # torch checks the backend and mode / options when called
         raise _refused(kwargs, error) from error
-    model.forward = compiled  # type: ignore[method-assign]
+    model.forward = compiled
     return True
 
 

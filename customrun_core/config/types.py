@@ -49,10 +49,10 @@ def _array(hint: Any) -> str:
     ``an array of 2 numbers``."""
     args = [a for a in typing.get_args(hint) if a is not Ellipsis]
     kinds = {expected(a) for a in args}
-    if len(kinds) != 1 or None in kinds:
+    if len(kinds) != 1:
         return "an array"
     kind = kinds.pop()
-    if kind not in _NAMES.values():
+    if kind is None or kind not in _NAMES.values():
         return "an array"
     plural = kind.split(" ", 1)[1] + "s"  # "an integer" -> "integers"
     fixed = _origin(hint) is tuple and Ellipsis not in typing.get_args(hint)

@@ -39,14 +39,14 @@ class PythonConfig:
     reports: list[Report] = attrs.field(factory=list)
 
 
-def read_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> PythonConfig:
+def read_config(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> PythonConfig:
     """The file at ``path`` with its ``_base_`` files merged below it.
 
     Raises:
         ConfigError: the file is missing or not Python, a ``_base_`` file is missing, ``_base_``
             forms a cycle, two bases set one key, or a dict in the file meets a non-dict in a base.
     """
-    file = str(path)
+    file = os.fspath(path)
     tree = parse_file(file)
     base_node = next((s for s in tree.body if is_base_assignment(s)), None)
     base = _read_bases(file, base_node, _chain) if base_node is not None else None

@@ -156,7 +156,7 @@ def fixed_param(
     cls: type[ParamScheduler],
     param_name: str,
     name: str,
-    mixin: type | None = None,
+    mixin: type[Any] | None = None,
     module: str | None = None,
 ) -> type[ParamScheduler]:
     """A variant of a generic scheduler class with ``param_name`` fixed (``LinearLR`` from
