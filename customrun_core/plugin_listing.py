@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from customrun_core import registry
+from customrun_core.commands import command_notes, command_slots
 from customrun_core.plugin_policy import CORE
 
 
@@ -17,7 +18,9 @@ def plugin_rows(include_core: bool = False, loaded: frozenset[str] = frozenset()
     """One row per distribution that publishes ``customrun.*`` entry points.
 
     ``status`` is the policy's refusal (``disabled (by cli)``, ``incompatible: needs ...``), else
-    ``loaded`` for a distribution in ``loaded`` (a run imported it), else ``not imported``.
+    ``loaded`` for a distribution in ``loaded`` (a run imported it), else ``not imported``. ``notes``
+    says which of its commands ``customrun`` cannot run as they are (hidden by the core's, or claimed
+    by another plugin too).
     """
     provides: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     entries: dict[str, registry.ComponentEntry] = {}
@@ -26,13 +29,14 @@ def plugin_rows(include_core: bool = False, loaded: frozenset[str] = frozenset()
             for entry in found:
                 provides[entry.dist][kind].append(name)
                 entries.setdefault(entry.dist, entry)
+    notes = command_notes(command_slots().values())
     rows = []
     for dist in sorted(provides, key=str.lower):
         builtin = registry.normalize_dist(dist) == CORE
         if builtin and not include_core:
             continue
-        names = [n for kind_names in provides[dist].values() for n in kind_names]
-        refusal = registry.policy().refusal(dist, *names)
+        entry_names = [n for kind_names in provides[dist].values() for n in kind_names]
+        refusal = registry.policy().refusal(dist, *entry_names)
         status = refusal or (
             "loaded" if registry.normalize_dist(dist) in loaded or builtin else "not imported"
         )
@@ -43,6 +47,7 @@ def plugin_rows(include_core: bool = False, loaded: frozenset[str] = frozenset()
                 "builtin": builtin,
                 "status": status,
                 "provides": {kind: sorted(names) for kind, names in sorted(provides[dist].items())},
+                "notes": notes.get(registry.normalize_dist(dist), []),
             }
         )
     return rows

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import docsgen  # tools/docsgen.py (on sys.path through pyproject.toml's pytest pythonpath)
 import pytest
 
-from customrun_core import docsgen, hookspecs, registry
+from customrun_core import hookspecs, registry
 from customrun_core.cli.new_plugin import PLUGIN_KINDS, plugin_names
 from customrun_core.config import load_config
 from customrun_core.config.schema import RunConfig, parse_config
@@ -202,7 +205,7 @@ def test_the_nav_lists_every_page_and_only_pages_that_exist() -> None:
 def test_the_generated_references_are_current(name: str) -> None:
     page = DOCS / name  # this checkout's, whether customrun_core is installed from it or from a wheel
     text = page.read_text(encoding="utf-8")
-    assert docsgen.render(text) == text, f"{page.name} is stale: run python -m customrun_core.docsgen"
+    assert docsgen.render(text) == text, f"{page.name} is stale: run python tools/docsgen.py"
 
 
 @pytest.mark.parametrize("name", list(docsgen.REFERENCES))
@@ -214,6 +217,27 @@ def test_the_docs_check_fails_on_a_stale_page(name: str, tmp_path: Path) -> None
     assert docsgen.main([str(page)]) == 0
     assert docsgen.main([str(page), "--check"]) == 0
     assert page.read_text(encoding="utf-8").endswith(f"{end}\n")
+
+
+def test_the_docs_check_runs_as_tox_runs_it() -> None:
+    """A script outside the package, run from the checkout's root against the installed core."""
+    done = subprocess.run(
+        [sys.executable, "tools/docsgen.py", "--check"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert not (ROOT / "customrun_core" / "docsgen.py").exists()  # not in the wheel
+
+
+def test_the_cli_reference_documents_the_core_commands_only(customrun_distribution) -> None:
+    customrun_distribution(
+        "customrun-extra",
+        entry_points={"customrun.commands": {"extra": "extra_cmd:extra"}},
+        modules={"extra_cmd.py": "raise RuntimeError('imported!')\n"},
+    )
+    text = docsgen.cli_reference()
+    assert re.findall(r"^## `customrun (\S+)`$", text, re.M) == [
+        "train", "test", "config", "plugins", "schedule", "param-groups", "new-plugin", "plot", "convert",
+    ]  # fmt: skip
 
 
 # Every hook point's signature, written out by hand from hookspecs.py, in firing order.
@@ -324,11 +348,12 @@ def test_the_docs_check_names_a_config_key_without_a_meaning(
 def test_the_cli_reference_has_every_command_and_option() -> None:
     import click
 
-    from customrun_core.cli import SUBCOMMANDS, cli
+    from customrun_core.cli import cli
+    from customrun_core.commands import CORE_SUMMARIES
 
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     ctx = click.Context(cli, info_name="customrun")
-    for name in SUBCOMMANDS:
+    for name in CORE_SUMMARIES:
         assert f"## `customrun {name}`" in text, name
         command = cli.get_command(ctx, name)
         for param in command.params:

@@ -216,11 +216,7 @@ RULES = {
 
 # (rule, module): why it still breaks the rule. Each is an xfail(strict=True) test of its own, so
 # the entry has to go once the module is fixed (or gone: a missing module breaks no rule).
-KNOWN = {
-    ("only the CLI knows the CLI", "customrun_core.docsgen"): (
-        "docsgen documents the CLI; issue 16 moves it out of the runtime package (H3)"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def breaches(rule_name: str, module: str) -> list[str]:

@@ -1,29 +1,25 @@
-"""The ``customrun`` command. Each subcommand lives in its own module, imported only when used,
-so ``customrun --help`` and ``customrun plugins`` never import torch."""
+"""The ``customrun`` command. Its subcommands are the ``customrun.commands`` entry points (the
+core's own and any plugin's), each imported only when used, so ``customrun --help`` and
+``customrun plugins`` import neither torch nor a plugin.
+
+Plugin switches given before the subcommand (``customrun --disable-plugin customrun-foo ...``)
+decide which plugins' commands are listed and can run, and apply to the subcommand as well."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from customrun_core import __version__
+from customrun_core import __version__, registry
+from customrun_core.cli.options import group_plugin_options
+from customrun_core.commands import CommandSlot, command_slots, load_command
 from customrun_core.errors import CustomrunError, closest, did_you_mean
+from customrun_core.plugin_policy import PluginPolicy
 
-SUBCOMMANDS = {
-    "train": "customrun_core.cli.train:train",
-    "test": "customrun_core.cli.test:test",
-    "config": "customrun_core.cli.config:config",
-    "plugins": "customrun_core.cli.plugins:plugins",
-    "schedule": "customrun_core.cli.schedule:schedule",
-    "param-groups": "customrun_core.cli.param_groups:param_groups",
-    "new-plugin": "customrun_core.cli.new_plugin:new_plugin",
-    "plot": "customrun_core.cli.plot:plot",
-    "convert": "customrun_core.cli.convert:convert",
-}
+__all__ = ["cli", "main"]  # what a plugin may import (its tests invoke ``cli``)
 
 
 def _set_traceback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -88,20 +84,29 @@ def one_line_usage_errors(command_path: Any) -> Iterator[None]:
 
 
 class LazyGroup(click.Group):
-    """Imports a subcommand's module only when that subcommand runs (or its help is shown)."""
+    """The ``customrun.commands`` entry points as subcommands (see :mod:`customrun_core.commands`):
+    listed from metadata, a command's module imported only when it runs or shows its help."""
+
+    def _slots(self, ctx: click.Context) -> dict[str, CommandSlot]:
+        slots = ctx.meta.get("customrun.commands")
+        if slots is None:
+            # The environment and ``customrun --disable-plugin X ...`` decide which plugins' commands
+            # exist; the subcommand may activate a policy of its own (with its config) later.
+            registry.set_policy(PluginPolicy.collect(**ctx.meta.get("customrun.plugin_switches", {})))
+            slots = ctx.meta["customrun.commands"] = command_slots()
+        return slots
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(SUBCOMMANDS)
+        return [name for name, slot in self._slots(ctx).items() if slot.listed]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = SUBCOMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        slot = self._slots(ctx).get(cmd_name)
+        if slot is None:
+            return None  # click's "no such command", made one line (with suggestions) by invoke
+        return load_command(slot.entry())
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, _SUMMARIES[name]) for name in SUBCOMMANDS]
+        rows = [(name, slot.summary) for name, slot in self._slots(ctx).items() if slot.listed]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -125,22 +130,9 @@ class LazyGroup(click.Group):
             ctx.exit(error.exit_code)
 
 
-# Kept here so that listing commands imports none of them.
-_SUMMARIES = {
-    "train": "Train a model from a TOML config.",
-    "test": "Evaluate a checkpoint on the config's test data.",
-    "config": "Print the resolved config (after extends and --set).",
-    "plugins": "List installed customrun plugins (imports none of them).",
-    "schedule": "Every scheduled value (lr, momentum, ...) at every iteration, without training.",
-    "param-groups": "Each trainable parameter's group: lr, weight decay and extra flags.",
-    "new-plugin": "Write a ready plugin distribution customrun-NAME (component, entry point, test).",
-    "plot": "Draw a run's curves (loss, lr, metrics) from scalars.jsonl; several runs overlay.",
-    "convert": "Turn an MMEngine Python config into customrun TOML, without executing it.",
-}
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="customrun")
+@group_plugin_options
 @traceback_option
 def cli() -> None:
     """customrun: train PyTorch models from a TOML config, extended by installed plugins."""

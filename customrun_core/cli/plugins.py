@@ -1,5 +1,9 @@
 """``customrun plugins``: what is installed, read from metadata; nothing is imported (but with
-``--hooks``, which loads the hook plugins to show the order their hooks run in)."""
+``--hooks``, which loads the hook plugins to show the order their hooks run in).
+
+A distribution's commands (group ``customrun.commands``) are listed with its other entry points;
+a command ``customrun`` will not run (hidden by the core's of that name, or claimed by two plugins)
+gets a note, which ``--json`` gives as the row's ``notes``."""
 
 from __future__ import annotations
 
@@ -50,10 +54,10 @@ def plugins(as_json: bool, include_core: bool, requirements: bool, show_hooks: b
     from rich.table import Table
 
     table = Table("distribution", "version", "status", "provides", box=None)
+    labels = {**registry.KINDS, "commands": "command"}
     for row in rows:
-        provides = "; ".join(
-            f"{registry.KINDS.get(k, k)}: {', '.join(v)}" for k, v in row["provides"].items()
-        )  # type: ignore[union-attr]
+        provides = "; ".join(f"{labels.get(k, k)}: {', '.join(v)}" for k, v in row["provides"].items())
+        provides = "\n".join([provides, *(f"note: {note}" for note in row["notes"])])
         table.add_row(str(row["distribution"]), str(row["version"]), str(row["status"]), provides)
     console = Console()
     if rows:

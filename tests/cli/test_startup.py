@@ -68,6 +68,17 @@ def test_plugins_imports_no_torch_and_no_plugin_code(customrun_distribution) -> 
     assert imported == []
 
 
+def test_help_lists_a_plugin_command_without_importing_it(customrun_distribution) -> None:
+    customrun_distribution(
+        "customrun-heavy",
+        entry_points={"customrun.commands": {"heavy": "never_import_me:heavy"}},
+        modules={"never_import_me.py": "raise RuntimeError('imported!')\n"},
+    )
+    output, imported = _imported(["--help"])
+    assert "heavy" in output and "from customrun-heavy 1.0" in output
+    assert imported == []
+
+
 def test_python_dash_m_is_the_same_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "customrun_core", "--version"], capture_output=True, text=True, check=True
