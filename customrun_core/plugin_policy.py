@@ -6,6 +6,10 @@ decides for it. A plugin is named by its distribution (``customrun-lars``) or by
 points (``LARS``); names compare case-insensitively with ``-``/``_``/``.`` alike. customrun-core
 itself can never be disabled. Nothing here imports a plugin: compatibility is read from the
 installed metadata (the plugin's ``Requires-Dist: customrun-core ...``).
+
+This module holds no state: the policy in force in a process is the registry's
+(:func:`customrun_core.registry.activate_policy`), and the registry imports this module, never
+the reverse.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import attrs
 import importlib_metadata
@@ -141,19 +144,3 @@ def incompatibility(dist: str) -> str | None:
         if not requirement.specifier.contains(__version__, prereleases=True):
             return f"incompatible: needs {CORE}{requirement.specifier} (this is {__version__})"
     return None
-
-
-def activate(plugins_cfg: Any, switches: Mapping[str, Any] | None = None) -> PluginPolicy:
-    """Collect the policy of a config's ``[plugins]`` table and the command line's switches, make it
-    the one the registry applies, and check the config's requirements."""
-    from customrun_core import registry
-
-    policy = PluginPolicy.collect(
-        **(switches or {}),
-        config_enable=plugins_cfg.enable,
-        config_disable=plugins_cfg.disable,
-        config_require=plugins_cfg.require,
-    )
-    registry.set_policy(policy)
-    policy.check_required()
-    return policy

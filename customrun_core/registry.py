@@ -14,18 +14,40 @@ Two distributions publishing one name in one kind is an error that says how to p
 from __future__ import annotations
 
 import functools
-import importlib
-import inspect
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
 import importlib_metadata
 
 from customrun_core.errors import ComponentError, closest
+from customrun_core.import_paths import import_component
+from customrun_core.plugin_policy import PluginPolicy, incompatibility
+
+__all__ = [
+    "FIRST_PARTY",
+    "GROUP_PREFIX",
+    "KINDS",
+    "ComponentEntry",
+    "Snapshot",
+    "activate_policy",
+    "entries_for",
+    "known_names",
+    "loaded_distributions",
+    "model_wrapper_classes",
+    "normalize_dist",
+    "policy",
+    "refresh",
+    "register",
+    "register_model_wrapper",
+    "resolve",
+    "scan_entry_points",
+    "set_policy",
+    "snapshot",
+]
 
 T = TypeVar("T")
 
@@ -112,8 +134,6 @@ def refresh() -> None:
     scan_entry_points.cache_clear()
     _policy.clear()
     _loaded.clear()
-    from customrun_core.plugin_policy import incompatibility
-
     incompatibility.cache_clear()
 
 
@@ -126,22 +146,41 @@ def loaded_distributions() -> frozenset[str]:
 
 
 _registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-_policy: dict[str, Any] = {}  # the run's PluginPolicy, once set
+_model_wrapper_classes: list[type] = []
+_policy: dict[str, PluginPolicy] = {}  # the policy in force, once set
 
 
-def set_policy(policy: Any) -> None:
-    """Make ``policy`` (a :class:`customrun_core.plugin_policy.PluginPolicy`) decide which
-    distributions' components may be used in this process."""
+def set_policy(policy: PluginPolicy) -> None:
+    """Make ``policy`` decide which distributions' components may be used in this process: the one
+    way a policy is put in force (:func:`activate_policy` for a config, or the command line's
+    plugin switches alone)."""
     _policy["current"] = policy
 
 
-def policy() -> Any:
-    """The plugin policy in force (from the environment alone until a run sets one)."""
+def policy() -> PluginPolicy:
+    """The plugin policy in force (the environment's alone until one is set)."""
     if "current" not in _policy:
-        from customrun_core.plugin_policy import PluginPolicy
-
-        _policy["current"] = PluginPolicy.collect()
+        set_policy(PluginPolicy.collect())
     return _policy["current"]
+
+
+def activate_policy(plugins_cfg: Any, switches: Mapping[str, Any] | None = None) -> PluginPolicy:
+    """Put in force the policy of a config's ``[plugins]`` table and the command line's
+    ``switches`` (keyword arguments of :meth:`PluginPolicy.collect`), then check the config's
+    requirements.
+
+    Raises:
+        PluginError: a requirement of ``[plugins] require`` is not met.
+    """
+    chosen = PluginPolicy.collect(
+        **(switches or {}),
+        config_enable=plugins_cfg.enable,
+        config_disable=plugins_cfg.disable,
+        config_require=plugins_cfg.require,
+    )
+    set_policy(chosen)
+    chosen.check_required()
+    return chosen
 
 
 def register(kind: str, name: str | None = None, *, force: bool = False) -> Callable[[T], T]:
@@ -161,7 +200,7 @@ def register(kind: str, name: str | None = None, *, force: bool = False) -> Call
         key = name or obj.__name__  # type: ignore[attr-defined]
         known = _registered[kind].get(key)
         same_definition = known is not None and (known.__module__, known.__qualname__) == (
-            obj.__module__,  # type: ignore[attr-defined]
+            obj.__module__,
             obj.__qualname__,  # type: ignore[attr-defined]
         )
         if known is not None and known is not obj and not force and not same_definition:
@@ -173,6 +212,54 @@ def register(kind: str, name: str | None = None, *, force: bool = False) -> Call
         return obj
 
     return decorator
+
+
+def register_model_wrapper(cls: type[T]) -> type[T]:
+    """Class decorator: treat instances of ``cls``, which hold the real model as ``.module``, as
+    model wrappers (:func:`customrun_core.is_model_wrapper`, :func:`customrun_core.unwrap_model`),
+    as DataParallel and DistributedDataParallel are."""
+    _model_wrapper_classes.append(cls)
+    return cls
+
+
+def model_wrapper_classes() -> tuple[type, ...]:
+    """The classes :func:`register_model_wrapper` recorded in this process, oldest first."""
+    return tuple(_model_wrapper_classes)
+
+
+@attrs.frozen
+class Snapshot:
+    """What this process had registered when :func:`snapshot` was taken.
+
+    Attributes:
+        components: kind -> name -> component, as :func:`register` recorded them.
+        model_wrappers: the classes :func:`register_model_wrapper` recorded, oldest first.
+    """
+
+    components: dict[str, dict[str, Any]]
+    model_wrappers: tuple[type, ...]
+
+    def restore(self) -> None:
+        """Make the registrations what they were: names and wrapper classes registered since are
+        dropped, and a name registered again with ``force=True`` gets its old component back."""
+        for kind, names in self.components.items():
+            _registered[kind].clear()
+            _registered[kind].update(names)
+        _model_wrapper_classes[:] = self.model_wrappers
+
+
+def snapshot() -> Snapshot:
+    """What :func:`register` and :func:`register_model_wrapper` have recorded so far, to be put
+    back with :meth:`Snapshot.restore` (the testing plugin keeps tests apart this way)::
+
+        saved = registry.snapshot()
+        try:
+            importlib.import_module("my_components")  # registers with @register
+            ...
+        finally:
+            saved.restore()
+    """
+    return Snapshot({kind: dict(names) for kind, names in _registered.items()}, model_wrapper_classes())
 
 
 def known_names(kind: str) -> list[str]:
@@ -203,7 +290,7 @@ def resolve(kind: str, type_name: Any) -> Any:
 
         return getattr(torch.optim, type_name)
     if ":" in type_name or "." in type_name:
-        return _import_path(kind, type_name)
+        return import_component(type_name, kind, KINDS[kind])
     raise _unknown(kind, type_name)
 
 
@@ -240,62 +327,6 @@ def _from_entry_points(kind: str, type_name: str) -> Any:
             f"{KINDS[kind]} {entry.name!r} from {entry.dist} {entry.version} "
             f"(entry point {entry.value}) failed to import: {type(error).__name__}: {error}"
         ) from error
-
-
-# What a class named by an import path must be, per kind: a subclass of the base, or (no base)
-# a class with all of the methods. Anything else (os.system, eval, subprocess.Popen) is refused:
-# a config names components; it cannot call arbitrary code.
-_IMPORT_PATH_CONTRACTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "loops": ("customrun_core.loops.base:BaseLoop", ()),
-    "hooks": ("customrun_core.hooks.base:Hook", ()),
-    "optimizers": ("torch.optim:Optimizer", ()),
-    "optim_wrappers": ("customrun_core.optim.wrapper:OptimWrapper", ()),
-    "optim_wrapper_constructors": (None, ("__call__",)),
-    "param_schedulers": ("customrun_core.schedulers.base:ParamScheduler", ()),
-    "models": ("torch.nn:Module", ()),
-    "model_wrappers": ("torch.nn:Module", ()),
-    "datasets": ("torch.utils.data:Dataset", ()),
-    "metrics": (None, ("reset", "process", "compute")),
-}
-
-
-def _check_contract(kind: str, path: str, target: Any) -> Any:
-    base_path, methods = _IMPORT_PATH_CONTRACTS[kind]
-    if base_path is not None:
-        module_name, _, name = base_path.partition(":")
-        base = getattr(importlib.import_module(module_name), name)
-        if inspect.isclass(target) and issubclass(target, base):
-            return target
-        expected = f"a subclass of {module_name}.{name}"
-    else:
-        if inspect.isclass(target) and all(callable(getattr(target, m, None)) for m in methods):
-            return target
-        expected = f"a class with {', '.join(methods)}"
-    what = "a class" if inspect.isclass(target) else f"a {type(target).__name__}"
-    raise ComponentError(
-        f"{KINDS[kind]} {path!r} is {what}, not {expected}: an import path must name a component class"
-    )
-
-
-def _import_path(kind: str, path: str) -> Any:
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ComponentError(
-            f"{KINDS[kind]} {path!r}: cannot import module {module_name!r} ({error})"
-        ) from None
-    try:
-        target = functools.reduce(getattr, attr.split("."), module)
-    except AttributeError:
-        public = [n for n in dir(module) if not n.startswith("_")]
-        raise ComponentError(
-            f"{KINDS[kind]} {path!r}: module {module_name!r} has no attribute {attr!r}",
-            suggestions=closest(attr, public),
-        ) from None
-    return _check_contract(kind, path, target)
 
 
 def _unknown(kind: str, type_name: str) -> ComponentError:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from customrun_core import Runner, registry
+from customrun_core import Runner, plugin_policy, registry
 from customrun_core.cli import cli
+from customrun_core.config.schema import PluginsConfig
 from customrun_core.errors import ComponentError, PluginError
 from customrun_core.plugin_policy import PluginPolicy
 from customrun_core.testing import tiny_config
@@ -160,3 +163,31 @@ def test_schedule_and_param_groups_take_the_plugin_switches(ping, tmp_path) -> N
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 2, result.output
         assert "customrun-ping>=2 but customrun-ping 1.0 is installed" in result.output
+
+
+def test_activate_policy_puts_the_config_and_switches_in_force(ping) -> None:
+    """The config disables customrun-ping, the command line re-enables it; an unmet requirement
+    is refused after the policy is in force."""
+    disabled = registry.activate_policy(PluginsConfig(disable=["customrun-ping"]), {"env": {}})
+    assert registry.policy() is disabled
+    assert disabled.refusal("customrun-ping") == "disabled (by config)"
+    enabled = registry.activate_policy(
+        PluginsConfig(disable=["customrun-ping"]), {"env": {}, "cli_enable": ["customrun-ping"]}
+    )
+    assert registry.policy() is enabled and enabled.refusal("customrun-ping") is None
+    with pytest.raises(PluginError, match="customrun-absent is not installed"):
+        registry.activate_policy(PluginsConfig(require=["customrun-absent"]), {"env": {}})
+
+
+def test_the_registry_imports_the_policy_and_never_the_reverse() -> None:
+    """plugin_policy holds no state and imports nothing of the registry, even inside a function."""
+    tree = ast.parse(Path(plugin_policy.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    assert "customrun_core.registry" not in imported
+    assert "customrun_core.errors" in imported  # the walk sees the module's imports
+    assert "plugin_policy" in Path(registry.__file__).read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from customrun_core import registry
+from customrun_core import Hook, is_model_wrapper, registry, unwrap_model
 from customrun_core.errors import ComponentError
 
 HOOK_MODULE = """
@@ -34,30 +34,67 @@ def test_core_components_come_from_entry_points() -> None:
 
 
 def test_registered_name_wins_over_entry_point_and_torch() -> None:
-    @registry.register("optimizers", "SGD", force=True)
     class MySGD(torch.optim.SGD):
         pass
 
+    saved = registry.snapshot()
     try:
+        registry.register("optimizers", "SGD", force=True)(MySGD)
         assert registry.resolve("optimizers", "SGD") is MySGD
     finally:
-        del registry._registered["optimizers"]["SGD"]
+        saved.restore()
     assert registry.resolve("optimizers", "SGD") is torch.optim.SGD
 
 
 def test_registering_a_name_twice_is_refused() -> None:
-    @registry.register("hooks", "TwiceHook")
-    class A:
-        pass
-
+    saved = registry.snapshot()
     try:
+
+        @registry.register("hooks", "TwiceHook")
+        class A:
+            pass
+
         with pytest.raises(ComponentError, match="already registered"):
 
             @registry.register("hooks", "TwiceHook")
             class B:
                 pass
     finally:
-        del registry._registered["hooks"]["TwiceHook"]
+        saved.restore()
+    assert "TwiceHook" not in registry.known_names("hooks")
+
+
+def test_a_snapshot_restores_names_replacements_and_model_wrappers() -> None:
+    """What was registered after the snapshot goes, a name replaced with force=True gets its old
+    component back, and a model wrapper class registered since is no longer a wrapper."""
+
+    class First(Hook):
+        pass
+
+    class Second(Hook):
+        pass
+
+    class Wrapper:
+        def __init__(self, module: object) -> None:
+            self.module = module
+
+    before_test = registry.snapshot()
+    try:
+        registry.register("hooks", "SnapshotHook")(First)
+        saved = registry.snapshot()
+        registry.register("hooks", "SnapshotHook", force=True)(Second)
+        registry.register("hooks", "LaterHook")(Second)
+        registry.register_model_wrapper(Wrapper)
+        assert registry.resolve("hooks", "SnapshotHook") is Second
+        assert unwrap_model(Wrapper("inner")) == "inner"
+        saved.restore()
+        assert registry.resolve("hooks", "SnapshotHook") is First
+        assert "LaterHook" not in registry.known_names("hooks")
+        assert Wrapper not in registry.model_wrapper_classes()
+        assert not is_model_wrapper(Wrapper("inner"))
+    finally:
+        before_test.restore()
+    assert "SnapshotHook" not in registry.known_names("hooks")
 
 
 def test_unknown_name_suggests_the_closest() -> None:

@@ -235,10 +235,16 @@ from customrun_core import registry
 
 HOOK = """
 from customrun_core import Hook, register
+from customrun_core.registry import register_model_wrapper
 
 
 @register("hooks")
 class LeakyHook(Hook):
+    pass
+
+
+@register_model_wrapper
+class LeakyWrapper:
     pass
 """
 
@@ -256,13 +262,15 @@ def test_a_registers_imports_and_installs(customrun_run, tmp_path):
         custom_hooks=[{"type": "LeakyHook"}, {"type": "DistHook"}],
         overrides=FAST,
     )
-    assert "LeakyHook" in registry._registered["hooks"]
+    assert "LeakyHook" in registry.known_names("hooks")
+    assert [c.__name__ for c in registry.model_wrapper_classes()][-1:] == ["LeakyWrapper"]
     assert {"leaky", "leaky_dist"} <= set(sys.modules)
     assert "DistHook" in registry.scan_entry_points()["hooks"]
 
 
 def test_b_sees_none_of_it():
-    assert "LeakyHook" not in registry._registered["hooks"]
+    assert "LeakyHook" not in registry.known_names("hooks")
+    assert "LeakyWrapper" not in [c.__name__ for c in registry.model_wrapper_classes()]
     assert "DistHook" not in registry.scan_entry_points()["hooks"]
     assert not {"leaky", "leaky_dist"} & set(sys.modules)
     assert not any("site-customrun-leaky" in entry for entry in sys.path)

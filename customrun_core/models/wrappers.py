@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-_extra_wrappers: list[type] = []
-
-
-def register_model_wrapper(cls: type) -> type:
-    """Class decorator: treat ``cls`` (which holds the real model as ``.module``) as a wrapper."""
-    _extra_wrappers.append(cls)
-    return cls
+# register_model_wrapper lives in the registry, beside everything else a process registers (one
+# snapshot restores both); it is imported here too, where its users have always found it. No
+# __all__: plugins take is_model_wrapper and unwrap_model from customrun_core itself.
+from customrun_core.registry import model_wrapper_classes, register_model_wrapper  # noqa: F401
 
 
 def _wrapper_types() -> tuple[type, ...]:
     from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-    return (DataParallel, DistributedDataParallel, *_extra_wrappers)
+    return (DataParallel, DistributedDataParallel, *model_wrapper_classes())
 
 
 def is_model_wrapper(model: Any) -> bool:

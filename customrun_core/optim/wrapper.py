@@ -176,18 +176,26 @@ class OptimWrapper:
         return count % self.accumulative_counts == 0 or count == self._max_counts
 
     def step(self, **kwargs: Any) -> None:
-        if self.clip_grad is not None:
-            self._clip_grads()
+        """Clip the gradients (:meth:`clip_grads`), then step the optimizer."""
+        self.clip_grads()
         self.optimizer.step(**kwargs)
 
     def zero_grad(self, **kwargs: Any) -> None:
         self.optimizer.zero_grad(**kwargs)
 
-    def _clip_grads(self) -> None:
+    def clip_grads(self) -> None:
+        """Clip the gradients of the optimizer's parameters as ``clip_grad`` says; nothing without it.
+
+        Clipping by norm keeps the total norm before clipping as ``last_grad_norm`` (what
+        ``log_values`` reports as ``grad_norm``). A subclass that scales gradients unscales them
+        before calling this (AmpOptimWrapper), so the bound applies to the true gradients.
+        """
+        if self.clip_grad is None:
+            return
         params = [p for p in self._params() if p.grad is not None]
         if not params:
             return
-        cfg = dict(self.clip_grad or {})
+        cfg = dict(self.clip_grad)
         if cfg.pop("type") == "norm":
             norm = torch.nn.utils.clip_grad_norm_(params, **cfg)
             # FSDP's gradients are DTensors: their norm is one too, of the whole gradient

@@ -9,6 +9,7 @@ from torch import nn
 
 from customrun_core.errors import ConfigError, closest
 from customrun_core.models.wrappers import unwrap_model
+from customrun_core.optim.constructor import build_optim_wrapper
 
 
 class OptimWrapperDict(Mapping[str, Any]):
@@ -98,8 +99,6 @@ def is_per_submodule(cfg: Mapping[str, Any]) -> bool:
 
 def build_optim_wrapper_dict(model: nn.Module, cfg: Mapping[str, Any]) -> OptimWrapperDict:
     """One wrapper per ``optim_wrapper.<name>`` table, over the parameters of ``model.<name>``."""
-    from customrun_core.optim.constructor import build_optim_wrapper
-
     model = unwrap_model(model)
     children = dict(model.named_children())
     members = {}

@@ -190,6 +190,19 @@ def test_clip_by_value() -> None:
     assert clip_grad == {"type": "value", "clip_value": 1.0}  # the user's table is not mutated
 
 
+def test_clip_grads_is_public_and_clips_without_stepping() -> None:
+    """A subclass that steps its own way clips through ``clip_grads``: (3, 4) by norm 1 is (0.6, 0.8)."""
+    param = single_param([3.0, 4.0])
+    wrapper = OptimWrapper(torch.optim.SGD([param], lr=1.0), clip_grad={"max_norm": 1.0})
+    wrapper.clip_grads()
+    assert param.grad.tolist() == pytest.approx([0.6, 0.8], rel=1e-5)
+    assert param.detach().tolist() == [0.0, 0.0]  # not stepped
+    assert wrapper.last_grad_norm.item() == pytest.approx(5.0)
+    unclipped = single_param([3.0, 4.0])
+    OptimWrapper(torch.optim.SGD([unclipped], lr=1.0)).clip_grads()  # no clip_grad: nothing happens
+    assert unclipped.grad.tolist() == [3.0, 4.0]
+
+
 def test_clipping_skips_params_without_gradients() -> None:
     param = nn.Parameter(torch.ones(2))
     wrapper = OptimWrapper(torch.optim.SGD([param], lr=1.0), clip_grad={"max_norm": 1.0})

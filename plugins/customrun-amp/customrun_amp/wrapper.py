@@ -136,6 +136,11 @@ def _found_inf(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -
     return (torch.stack([flag.to(flags[0].device) for flag in flags]).sum() > 0).long()
 
 
+def _has_gradients(optimizer: torch.optim.Optimizer) -> bool:
+    # Stops at the first parameter with a gradient: the first one, on every step but a skipped one.
+    return any(p.grad is not None for group in optimizer.param_groups for p in group["params"])
+
+
 def _scale_tensor(scaler: torch.amp.GradScaler) -> torch.Tensor | float:
     """The current scale, as a copy of the device tensor once the scaler has scaled a loss."""
     scale = scaler._get_scale_async()
@@ -194,13 +199,18 @@ class AmpOptimWrapper(OptimWrapper):
         super().backward(loss, **kwargs)
 
     def step(self, **kwargs: Any) -> None:
-        """Unscale and clip (if configured), step unless a gradient is inf/NaN, update the scale."""
-        if self.loss_scaler is None:
+        """Unscale and clip (if configured), step unless a gradient is inf/NaN, update the scale.
+
+        A window without any gradient (its losses all left out by ``on_nonfinite = "skip"``) steps
+        as the parent does, without the scaler: there is nothing to unscale, and GradScaler
+        refuses to step an optimizer whose gradients it has not checked.
+        """
+        if self.loss_scaler is None or not _has_gradients(self.optimizer):
             super().step(**kwargs)
             return
         if self.clip_grad is not None:
             self.loss_scaler.unscale_(self.optimizer)  # clip, and log the norm of, the true gradients
-            self._clip_grads()
+            self.clip_grads()
         self.loss_scaler.step(self.optimizer, **kwargs)
         self._skipped = self._skipped + _found_inf(self.loss_scaler, self.optimizer)
         self.loss_scaler.update(self._static_scale)  # a static scale is set back every step
@@ -212,11 +222,10 @@ class AmpOptimWrapper(OptimWrapper):
             yield
 
     def log_values(self) -> dict[str, Any]:
-        """What to log after a step: ``grad_norm`` (when clipped by norm), and with a loss scaler
-        ``loss_scale`` and ``skipped_steps``; values may be device tensors, read only when logged."""
-        values: dict[str, Any] = {}
-        if self.last_grad_norm is not None:
-            values["grad_norm"] = self.last_grad_norm
+        """What to log after a step: the parent's values (``grad_norm``, ``nonfinite_steps``), and
+        with a loss scaler ``loss_scale`` and ``skipped_steps``; values may be device tensors, read
+        only when logged."""
+        values = super().log_values()
         if self.loss_scaler is not None:
             values["loss_scale"] = _scale_tensor(self.loss_scaler)
             values["skipped_steps"] = self._skipped

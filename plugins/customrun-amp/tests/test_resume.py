@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,33 @@ def test_skipped_steps_are_not_nonfinite_losses(tmp_path: Path) -> None:
     assert wrapper.loss_scale == 2.0**99
     assert wrapper.nonfinite_steps == 0
     assert "nonfinite_steps" not in wrapper.log_values()
+
+
+class Poison(Hook):
+    """Iteration 4 sees NaN inputs: its loss is NaN whatever the scale."""
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        if runner.iter + 1 == 4:
+            data_batch[0].fill_(float("nan"))
+
+
+@pytest.mark.parametrize("loss_scale", ["dynamic", {"init_scale": 1024.0}], ids=["unscaled", "scaled"])
+def test_a_skipped_nonfinite_loss_is_logged_under_amp(tmp_path: Path, loss_scale: Any) -> None:
+    """With on_nonfinite = "skip" the NaN loss of iteration 4 is left out and counted; the count
+    reaches scalars.jsonl from that iteration on, beside AMP's own values, as without AMP."""
+    cfg = tiny_config(
+        optim_wrapper=amp(loss_scale),
+        on_nonfinite="skip",
+        default_hooks={"logger": {"type": "LoggerHook", "interval": 1}, "checkpoint": False},
+        work_dir=str(tmp_path / "work"),
+    )
+    runner = Runner.from_config(cfg, device="cpu")
+    runner.hooks.add(Poison())
+    runner.train()
+    lines = (tmp_path / "work" / "scalars.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    train = [r for r in records if r.get("mode") == "train"]
+    assert [r.get("nonfinite_steps") for r in train[:5]] == [None, None, None, 1, 1]
+    assert runner.optim_wrapper.nonfinite_steps == 1
+    if isinstance(loss_scale, dict):
+        assert "loss_scale" in train[3] and "skipped_steps" in train[3]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from customrun_core.errors import ConfigError, closest, describe
-from customrun_core.optim.paramwise import custom_key_path
+from customrun_core.optim import custom_key_path
 
 from customrun_layer_decay.rules import LayerRule, parse_layer_rules
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from customrun_core.models.wrappers import unwrap_model
-from customrun_core.optim import DefaultOptimWrapperConstructor
-from customrun_core.optim.paramwise import ParamGroups, build_param_groups
+from customrun_core import unwrap_model
+from customrun_core.optim import DefaultOptimWrapperConstructor, ParamGroups, build_param_groups
 from torch import nn
 
 from customrun_layer_decay.config import PARAMWISE_KEYS, parse_layer_decay, refuse_default_rules
