@@ -17,10 +17,10 @@ Order within one run (epoch-based loop, validation every epoch)::
       before_train
         before_train_epoch
           before_train_iter / after_train_iter      for each batch
-            [after_log_record]                     when LoggerHook logs this iteration
+                                                   [after_log_record] when LoggerHook logs it
         after_train_epoch                          [before_save_checkpoint]
         before_val, before_val_epoch, before_val_iter / after_val_iter, after_val_epoch, after_val
-                    after_val_epoch: [after_log_record] with the metrics LoggerHook logs
+                                                   [after_log_record] inside after_val_epoch
       after_train
     after_run
 

@@ -18,6 +18,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "RECORD_KEYS",
+    "SCALARS_FILE",
+    "ScalarBuffer",
+    "append_record",
+    "as_float",
+    "json_line",
+    "mean",
+    "stacked_mean",
+]
+
 SCALARS_FILE = "scalars.jsonl"
 RECORD_KEYS = ("mode", "step", "epoch")  # a record's bookkeeping; every other entry is a value
 

@@ -1,11 +1,15 @@
-"""ScalarBuffer: window means for recorded values, the latest value for those set as current."""
+"""ScalarBuffer: window means for recorded values, the latest value for those set as current; the
+record format of scalars.jsonl."""
 
 from __future__ import annotations
+
+import json
+import math
 
 import pytest
 import torch
 
-from customrun_core.scalars import ScalarBuffer, stacked_mean
+from customrun_core.scalars import SCALARS_FILE, ScalarBuffer, append_record, json_line, stacked_mean
 
 
 def test_flush_gives_window_means_and_latest_values() -> None:
@@ -44,3 +48,33 @@ def test_a_window_of_cuda_losses_takes_the_device_path_to_its_mean() -> None:
     for v in (1.0, 2.0, 6.0):
         scalars.update("loss", torch.tensor(v, device="cuda"))
     assert scalars.flush() == {"loss": 3.0}
+
+
+def _strict(text: str) -> object:
+    """``json.loads`` that refuses Python's NaN / Infinity extensions, as strict JSON readers do."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_record_is_one_strict_json_line_with_null_for_nonfinite_values(tmp_path) -> None:
+    record = {"mode": "train", "step": 5, "epoch": 1, "loss": math.inf, "grad_norm": math.nan, "lr": 0.1}
+    path = tmp_path / SCALARS_FILE
+    append_record(path, record)
+    append_record(path, {"mode": "val", "step": 5, "epoch": 1, "accuracy/top1": -math.inf})
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[2:] == [""]  # two lines, each ended
+    assert _strict(lines[0]) == {
+        "mode": "train",
+        "step": 5,
+        "epoch": 1,
+        "loss": None,
+        "grad_norm": None,
+        "lr": 0.1,
+    }
+    assert list(_strict(lines[0])) == list(record)  # the record's order
+    assert _strict(lines[1]) == {"mode": "val", "step": 5, "epoch": 1, "accuracy/top1": None}
+    assert record["loss"] == math.inf and math.isnan(record["grad_norm"])  # the record is not changed
+    assert json_line(record) == lines[0] + "\n"

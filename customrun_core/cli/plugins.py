@@ -74,8 +74,9 @@ def _hook_order(as_json: bool) -> str:
 
     manager = HookManager()
     for key, type_name in DEFAULT_HOOKS.items():
-        hook, priority = build_hook({"type": type_name}, f"default_hooks.{key}")
-        manager.add(hook, priority)
+        built = build_hook({"type": type_name}, f"default_hooks.{key}")
+        if built is not None:  # None: not wanted here (the progress bar outside a terminal)
+            manager.add(*built)
     plugin_loading.load_plugins(manager)
     order = manager.order()
     if as_json:

@@ -91,12 +91,11 @@ def progress_setting(value: Any, progress: bool | str) -> Any:
     setting = {} if value is True else value
     if isinstance(setting, dict) and "type" not in setting:
         setting = {"show": True, **setting}
+    show: Any = progress  # unless default_hooks.progress says otherwise (a non-table is refused later)
     if setting is False:
         show = False
     elif isinstance(setting, dict):
         show = setting.get("show", progress)
-    else:
-        show = progress  # not a table: hook_tables refuses it
     if isinstance(progress, bool) and show != progress:
         raise ConfigError(
             f"{describe(value)} disagrees with progress = {str(progress).lower()}: set the progress bar in"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customrun_core.hooks.base import Hook, Priority
+
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
 
 
 class IterTimerHook(Hook):
@@ -17,14 +20,14 @@ class IterTimerHook(Hook):
     def __init__(self) -> None:
         self._last = time.perf_counter()
 
-    def before_train_epoch(self, runner: Any) -> None:
+    def before_train_epoch(self, runner: RunnerView) -> None:
         self._last = time.perf_counter()
 
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+    def before_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any = None) -> None:
         runner.scalars.update("data_time", time.perf_counter() - self._last)
 
     def after_train_iter(
-        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+        self, runner: RunnerView, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         now = time.perf_counter()
         runner.scalars.update("time", now - self._last)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customrun_core.hooks.base import Hook, Priority
+
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
 
 
 class RuntimeInfoHook(Hook):
@@ -15,12 +18,13 @@ class RuntimeInfoHook(Hook):
 
     priority = Priority.VERY_HIGH
 
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+    def before_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any = None) -> None:
+        assert runner.optim_wrapper is not None  # set while training
         for name, values in runner.optim_wrapper.get_lr().items():
             runner.scalars.set_latest(name, values[0])
 
     def after_train_iter(
-        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+        self, runner: RunnerView, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         for name, value in (outputs or {}).items():
             runner.scalars.update(name, value)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from customrun_core.hooks.base import Hook, Priority
+
+if TYPE_CHECKING:
+    from customrun_core.hooks.runner_view import RunnerView
 
 
 class DistSamplerSeedHook(Hook):
@@ -13,7 +16,8 @@ class DistSamplerSeedHook(Hook):
 
     priority = Priority.NORMAL
 
-    def before_train_epoch(self, runner: Any) -> None:
+    def before_train_epoch(self, runner: RunnerView) -> None:
+        assert runner.train_loop is not None  # set while training
         loader = runner.train_loop.dataloader
         for sampler in (
             getattr(loader, "sampler", None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any
 
 import pytest
 
-from customrun_core import Hook, Priority
-from customrun_core.hooks.progress import ProgressBarHook, progress_wanted
+from customrun_core import Hook, Priority, Runner
+from customrun_core.hooks.defaults import build_hook, hook_tables
+from customrun_core.hooks.progress import ConsoleLogHandler, ProgressBarHook, progress_wanted
+from customrun_core.run_log import STDOUT_HANDLER
+from customrun_core.testing import tiny_config
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -93,6 +97,111 @@ def test_by_default_under_pytest_no_progress_hook_is_registered(customrun_run) -
     )
 
 
+def _bar_points(runner: Runner) -> dict[str, list[Any]]:
+    """The hook points at which the runner's order table lists the progress bar, with its priorities."""
+    order = runner.hooks.order()
+    return {
+        point: [priority for name, priority in impls if name.startswith("ProgressBarHook")]
+        for point, impls in order.items()
+        if any(name.startswith("ProgressBarHook") for name, _ in impls)
+    }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # progress = "auto", and pytest is no terminal
+        {"progress": False},
+        {"default_hooks": {"progress": False}},
+        {"progress": False, "default_hooks": {"progress": False}},
+        {"default_hooks": {"progress": {"show": "auto", "refresh_interval": 1.0}}},
+        {"default_hooks": {"progress": {"show": False}}},
+    ],
+)
+def test_off_the_progress_hook_is_not_registered(changes, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = Runner.from_config(tiny_config(**changes))
+    assert _bar_points(runner) == {}
+    assert not any(isinstance(h, ProgressBarHook) for h in runner.hooks.plugins)
+
+
+@pytest.mark.parametrize(
+    ("changes", "refresh_interval"),
+    [
+        ({"progress": True}, 0.25),
+        ({"default_hooks": {"progress": {}}}, 0.25),
+        ({"default_hooks": {"progress": True}}, 0.25),
+        ({"progress": True, "default_hooks": {"progress": {"refresh_interval": 1.0}}}, 1.0),
+        ({"default_hooks": {"progress": {"show": True}}}, 0.25),
+    ],
+)
+def test_forced_the_progress_hook_is_a_registered_default_hook(
+    changes, refresh_interval, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = Runner.from_config(tiny_config(**changes))
+    points = (
+        "before_run",
+        "before_train",
+        "before_train_iter",
+        "after_train_iter",
+        "after_train",
+        "after_run",
+    )
+    assert _bar_points(runner) == {point: ["LOW"] for point in points}
+    [bar] = [h for h in runner.hooks.plugins if isinstance(h, ProgressBarHook)]
+    assert (bar.show, bar.refresh_interval) == (True, refresh_interval)
+
+
+def test_the_progress_table_comes_from_both_keys() -> None:
+    def bar(default_hooks: dict[str, Any], progress: bool | str) -> dict[str, Any] | None:
+        tables = dict(hook_tables(default_hooks, [], progress))
+        return tables.get("default_hooks.progress")
+
+    assert bar({}, "auto") == {"type": "ProgressBarHook", "show": "auto"}
+    assert bar({}, True) == {"type": "ProgressBarHook", "show": True}
+    assert bar({}, False) is None
+    assert bar({"progress": False}, "auto") is None
+    assert bar({"progress": True}, "auto") == {"type": "ProgressBarHook", "show": True}
+    assert bar({"progress": {"refresh_interval": 1}}, "auto") == {
+        "type": "ProgressBarHook",
+        "show": True,
+        "refresh_interval": 1,
+    }
+    assert bar({"progress": {"show": "auto"}}, "auto") == {"type": "ProgressBarHook", "show": "auto"}
+    assert bar({"progress": {"type": "MyBar", "width": 3}}, True) == {"type": "MyBar", "width": 3}
+
+
+def test_only_rank_0_and_only_a_shown_bar_is_built() -> None:
+    key = "default_hooks.progress"
+    assert build_hook({"type": "ProgressBarHook", "show": True}, key, rank=1) is None
+    assert build_hook({"type": "ProgressBarHook", "show": False}, key, rank=0) is None
+    assert build_hook({"type": "ProgressBarHook", "show": "auto"}, key, rank=0) is None  # under pytest
+    hook, priority = build_hook({"type": "ProgressBarHook", "show": True, "priority": "LOWEST"}, key, rank=0)
+    assert isinstance(hook, ProgressBarHook) and priority == "LOWEST"
+
+
+@pytest.mark.parametrize(
+    ("changes", "given"),
+    [
+        ({"progress": False, "default_hooks": {"progress": {}}}, "table {}"),
+        ({"progress": False, "default_hooks": {"progress": True}}, "boolean True"),
+        ({"progress": True, "default_hooks": {"progress": False}}, "boolean False"),
+        ({"progress": True, "default_hooks": {"progress": {"show": "auto"}}}, "table {'show': 'auto'}"),
+    ],
+)
+def test_disagreeing_progress_settings_are_one_line(customrun_cli, customrun_config, changes, given) -> None:
+    config = customrun_config(**changes)
+    result = customrun_cli("train", config)
+    assert result.exit_code == 2
+    wanted = str(changes["progress"]).lower()
+    assert result.stderr_lines == [
+        f"error: {config}: default_hooks.progress: {given} disagrees with progress = {wanted}: set the"
+        ' progress bar in one place (with progress = "auto", the default, default_hooks.progress decides)'
+    ]
+    assert not (config.parent / "work" / "scalars.jsonl").exists()
+
+
 def test_a_bad_progress_value_is_one_line(customrun_cli, customrun_config) -> None:
     config = customrun_config(progress="yes")
     result = customrun_cli("train", config)
@@ -108,7 +217,7 @@ def test_a_bad_progress_value_is_one_line(customrun_cli, customrun_config) -> No
 
 def test_epoch_bars_show_the_count_and_the_logged_loss_and_lr(customrun_run) -> None:
     buffer = io.StringIO()
-    bar = ProgressBarHook(_console(buffer), refresh_interval=0)  # every iteration: comparable to the log
+    bar = ProgressBarHook.drawing_on(_console(buffer), refresh_interval=0)  # every iteration: as the log
     recorder = BarRecorder(bar)
     schedule = [
         {"type": "LinearLR", "start_factor": 0.5, "end_factor": 1.0, "begin": 0, "end": 10, "by_epoch": False}
@@ -143,7 +252,7 @@ def test_epoch_bars_show_the_count_and_the_logged_loss_and_lr(customrun_run) -> 
 
 
 def test_iteration_bars_end_where_validation_runs(customrun_run) -> None:
-    bar = ProgressBarHook(_console(io.StringIO()), refresh_interval=0)
+    bar = ProgressBarHook.drawing_on(_console(io.StringIO()), refresh_interval=0)
     recorder = BarRecorder(bar)
     result = customrun_run(
         hooks=[bar, recorder], train_cfg={"type": "IterBasedTrainLoop", "max_iters": 25, "val_interval": 10}
@@ -159,7 +268,8 @@ def test_iteration_bars_end_where_validation_runs(customrun_run) -> None:
 
 
 def test_the_bar_refreshes_at_most_every_refresh_interval(customrun_run) -> None:
-    bar = ProgressBarHook(_console(io.StringIO()), refresh_interval=3600)  # never, but at a bar's end
+    # refreshed never, but at a bar's end
+    bar = ProgressBarHook.drawing_on(_console(io.StringIO()), refresh_interval=3600)
     recorder = BarRecorder(bar)
     result = customrun_run(hooks=[bar, recorder], default_hooks={"logger": {"interval": 1}})
     records = _records(result.work_dir)
@@ -171,10 +281,12 @@ def test_the_bar_refreshes_at_most_every_refresh_interval(customrun_run) -> None
 
 def test_the_bar_stops_after_an_error(customrun_run) -> None:
     buffer = io.StringIO()
-    bar = ProgressBarHook(_console(buffer))
+    bar = ProgressBarHook.drawing_on(_console(buffer))
+    runners = []
 
     class Boom(Hook):
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+            runners.append(runner)
             if runner.iter == 3:
                 raise RuntimeError("boom")
 
@@ -182,6 +294,13 @@ def test_the_bar_stops_after_an_error(customrun_run) -> None:
         customrun_run(hooks=[bar, Boom()])
     assert bar.progress is None
     assert "\x1b[?25h" in buffer.getvalue()  # the live display gave the cursor back
+    _assert_stdout_handler_is_back(runners[0].logger)
+
+
+def _assert_stdout_handler_is_back(logger: logging.Logger) -> None:
+    [stdout] = [h for h in logger.handlers if h.get_name() == STDOUT_HANDLER]
+    assert type(stdout) is logging.StreamHandler
+    assert not any(isinstance(h, ConsoleLogHandler) for h in logger.handlers)
 
 
 # -- log lines with the bar on -----------------------------------------------------------------------
@@ -201,3 +320,24 @@ def test_with_the_bar_on_log_lines_are_plain_in_run_log_and_on_stdout(customrun_
     missing = [line for line in logged if line not in shown]
     assert missing == []  # every log line whole on stdout, as run.log has it
     assert bar.progress is None
+
+
+def test_log_lines_go_through_the_bar_s_console_from_before_run_to_after_run(customrun_run, capsys) -> None:
+    buffer = io.StringIO()
+    bar = ProgressBarHook.drawing_on(_console(buffer))
+
+    class Says(Hook):
+        def before_train(self, runner) -> None:
+            runner.logger.info("said while the bar is attached")
+
+    result = customrun_run(hooks=[bar, Says()])
+    result.runner.logger.info("said after the run")
+    out = capsys.readouterr().out.splitlines()
+    shown = _plain(buffer.getvalue())
+    logged = (result.work_dir / "run.log").read_text(encoding="utf-8").splitlines()
+    [during] = [line for line in logged if line.endswith("said while the bar is attached")]
+    assert during in shown  # the same line as run.log's, through the bar's console
+    assert not any("said while the bar is attached" in line for line in out)
+    assert any(line.endswith(" - customrun - INFO - said after the run") for line in out)
+    assert "said after the run" not in buffer.getvalue()
+    _assert_stdout_handler_is_back(result.runner.logger)

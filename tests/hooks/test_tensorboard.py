@@ -156,17 +156,39 @@ def test_the_hook_runs_at_no_hook_point_per_iteration(customrun_run) -> None:
         for name, _ in impls
         if name == "TensorBoardLoggerHook"
     }
-    assert points == {"before_run", "before_train", "after_run"}
+    assert points == {"before_run", "before_train", "after_log_record", "after_train", "after_run"}
 
 
 def test_only_rank_0_writes(tmp_path) -> None:
     from customrun_core.hooks.tensorboard import TensorBoardLoggerHook
 
     hook = TensorBoardLoggerHook()
-    runner = SimpleNamespace(rank=1, work_dir=tmp_path, log_sinks=[], cfg=None, logger=None)
+    runner = SimpleNamespace(rank=1, work_dir=tmp_path, iter=0, cfg=None, logger=None)
     hook.before_run(runner)
+    hook.before_train(runner)
+    hook.after_log_record(runner, {"mode": "train", "step": 1, "epoch": 1, "loss": 1.0})
+    hook.after_train(runner)
     hook.after_run(runner)
-    assert runner.log_sinks == [] and not (tmp_path / "tensorboard").exists()
+    assert not (tmp_path / "tensorboard").exists()
+
+
+def test_a_run_that_trained_without_a_record_says_so_once(customrun_run) -> None:
+    result = customrun_run(custom_hooks=[TB], default_hooks={"logger": False})
+    log = (result.work_dir / "run.log").read_text(encoding="utf-8")
+    warnings = [line for line in log.splitlines() if "TensorBoardLoggerHook" in line and "WARNING" in line]
+    assert len(warnings) == 1
+    assert warnings[0].endswith(
+        f"TensorBoardLoggerHook received no record, so nothing was written to {result.work_dir / 'tensorboard'}:"
+        " it writes what the LoggerHook logs (is default_hooks.logger = false?)"
+    )
+    assert not (result.work_dir / "tensorboard").exists()
+
+
+def test_a_run_with_records_or_without_training_does_not_warn(customrun_run) -> None:
+    trained = customrun_run(custom_hooks=[TB])
+    tested = customrun_run(custom_hooks=[TB], default_hooks={"logger": False}, mode="test")
+    for result in (trained, tested):
+        assert "received no record" not in (result.work_dir / "run.log").read_text(encoding="utf-8")
 
 
 def _without_tensorboard(monkeypatch: pytest.MonkeyPatch) -> None:
