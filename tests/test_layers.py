@@ -209,6 +209,9 @@ RULES = {
     "schedulers import no loops, hooks, datasets": Rule(
         _core("schedulers"), _core("loops", "hooks", "datasets")
     ),
+    "data and the batch helpers import no runner, loops, hooks": Rule(
+        _core("datasets", "batch", "speed"), _core("runner", "loops", "hooks")
+    ),
     "the core imports no plugin by name": Rule(
         lambda m: True, lambda n: n.split(".")[0].startswith("customrun_") and n.split(".")[0] != PACKAGE
     ),
