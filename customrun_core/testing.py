@@ -60,6 +60,9 @@ Fixtures:
 
 Marker: ``@pytest.mark.cuda`` on a test that needs a CUDA device; it is skipped when torch sees none.
 
+Helpers (they need no pytest and live in :mod:`customrun_core.testkit`; import them from here):
+:func:`tiny_config`, :func:`make_distribution` and :func:`assert_resume_is_exact`.
+
 The record of hook calls comes from pluggy's call monitoring on the run's hook manager, not from
 a recording hook: it sees every call of every hook point exactly once, in call order, including
 points no hook implements, whatever the priorities. A call nested in another one
