@@ -10,6 +10,14 @@ from customrun_core.build import call_checked, check_arguments, resolve_type, sp
 from customrun_core.errors import ConfigError, describe
 from customrun_core.schedulers.base import INF, check_window
 
+__all__ = [
+    "build_param_schedulers",
+    "check_scheduler",
+    "coverage_warnings",
+    "default_by_epoch",
+    "scheduler_tables",
+]
+
 
 def scheduler_tables(cfg: Any, key: str = "param_scheduler") -> list[tuple[str, dict[str, Any]]]:
     """(key path, table) of each scheduler; one table or an array of them."""
