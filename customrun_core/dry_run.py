@@ -89,8 +89,9 @@ def simulate_schedule(
     if iters_per_epoch is not None and iters_per_epoch < 1:
         raise ConfigError(f"expected an integer >= 1, got {iters_per_epoch}", key="--iters-per-epoch")
     _prepared(cfg, plugin_switches)
-    assembly.required(cfg, "optim_wrapper", "to compute the schedule")
-    assembly.required(cfg, "train_cfg", "to compute the schedule")
+    needed = ["optim_wrapper", "train_cfg"] + (["train_dataloader"] if iters_per_epoch is None else [])
+    for key in needed:
+        assembly.required(cfg, key, "to compute the schedule")
     model = assembly.build_model(cfg)
     optim_wrapper = assembly.build_optim_wrapper(cfg, model)
     length = iters_per_epoch or len(assembly.build_dataloader(cfg, "train", seed=0))

@@ -25,7 +25,7 @@ from customrun_core import checkpoint as ckpt
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.schema import default_work_dir
 from customrun_core.devices import pick_device
-from customrun_core.errors import TrainingInterrupted, located
+from customrun_core.errors import located
 from customrun_core.hooks.dispatch import HookDispatcher
 from customrun_core.hooks.tracing import parse_points
 from customrun_core.models.wrappers import unwrap_model
@@ -151,12 +151,7 @@ class Runner:
             )
             model = self.train_loop.run()
             if self.train_loop.interrupted:
-                stop = self._stop.signal
-                raise TrainingInterrupted(
-                    f"stopped by {stop.name} after iteration {self.iter}, checkpoint saved;"
-                    f" go on with: customrun train {self.cfg.source} --resume",
-                    stop,
-                )
+                raise self._stop.interruption(self.iter, self.cfg.source)
             return model
 
     def val(self) -> dict[str, float]:
@@ -237,7 +232,7 @@ class Runner:
         cfg = self.cfg
         model = model.to(self.device)
         if cfg.channels_last:  # the 4-D weights; the batches are converted as they are collated
-            model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         with located(cfg.source):
             if distributed.resolve_launcher(cfg.launcher) != "none":
                 if cfg.sync_bn:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from customrun_core import distributed
+from customrun_core.errors import TrainingInterrupted
 
 __all__ = ["STOP_AGREEMENT_EVERY", "GracefulStop"]
 
@@ -46,6 +47,16 @@ class GracefulStop:
         if stop and self.signal is None:
             self.signal = signal.SIGTERM  # a peer's signal
         return stop
+
+    def interruption(self, iteration: int, source: str) -> TrainingInterrupted:
+        """The error that ends a run stopped after ``iteration`` (its exit status is 128 + the
+        signal), saying how to go on with the config file ``source``."""
+        stop = self.signal or signal.SIGTERM  # set whenever a stop was requested
+        return TrainingInterrupted(
+            f"stopped by {stop.name} after iteration {iteration}, checkpoint saved;"
+            f" go on with: customrun train {source} --resume",
+            stop,
+        )
 
     @contextlib.contextmanager
     def handling_signals(self) -> Iterator[None]:

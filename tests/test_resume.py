@@ -70,7 +70,7 @@ def test_resume_from_any_checkpoint_ends_bit_identical(tmp_path: Path, loop: str
 def test_resume_is_not_exact_without_the_rng_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check above can fail: a resume that drops the saved RNG state (dropout then draws
     other masks) is caught."""
-    monkeypatch.setattr("customrun_core.runner.set_rng_state", lambda state: None)
+    monkeypatch.setattr("customrun_core.run_checkpoint.set_rng_state", lambda state: None)
     with pytest.raises(AssertionError, match="differs from the uninterrupted run"):
         assert_resume_is_exact(config("epoch", 1), tmp_path, every=7)
 

@@ -71,6 +71,6 @@ def test_seed_new_hook_sets_the_hyper_parameter(tmp_path: Path) -> None:
 
 def test_seed_custom_optimizer_steps_with_its_own_rule(tmp_path: Path) -> None:
     runner = Runner.from_config(SEEDS / "custom_optimizer.toml", work_dir=str(tmp_path))
-    runner._build_loop("train")
+    runner._build_training()
     assert type(runner.optim_wrapper.optimizer).__name__ == "MyOptimizer"
     assert runner.optim_wrapper.get_lr() == {"lr": [pytest.approx(0.5 * 0.2 / 1.0)]}

@@ -13,11 +13,11 @@ def _cycle(loop: TrainLoop) -> Iterator[Any]:
     """Batches forever from ``loop.iter`` on: each exhausted pass starts a new one with the
     sampler's next epoch; a resumed run starts inside the pass it stopped in."""
     dataloader = loop.dataloader
-    sampler = getattr(dataloader, "sampler", None)
+    set_epoch = getattr(getattr(dataloader, "sampler", None), "set_epoch", None)
     epoch, done = divmod(loop.iter, len(dataloader))
     while True:
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+        if set_epoch is not None:
+            set_epoch(epoch)
         loop.skip_batches(done)
         done = 0
         yield from dataloader

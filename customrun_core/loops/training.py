@@ -63,9 +63,9 @@ class TrainLoop(BaseLoop):
 
     def skip_batches(self, count: int) -> None:
         """Start the train dataloader's next pass ``count`` batches in (resuming inside a pass)."""
-        sampler = getattr(self.dataloader, "sampler", None)
-        if count and hasattr(sampler, "skip_batches"):
-            sampler.skip_batches(count)
+        skip = getattr(getattr(self.dataloader, "sampler", None), "skip_batches", None)
+        if count and skip is not None:
+            skip(count)
 
     def should_validate(self, done: int, total: int) -> bool:
         """MMEngine's rule, on the count of finished epochs (or iterations): from ``val_begin``,
