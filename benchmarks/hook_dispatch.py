@@ -1,8 +1,8 @@
 """Cost of firing one hook point with 0, 1 and 10 implementations.
 
 What the train loop pays per hook point and iteration: ``runner.call_hook("before_train_iter",
-batch_idx=..., data_batch=...)`` through customrun's :class:`HookManager` (pluggy underneath),
-against the floor (a Python loop calling the same functions directly) and, when it is installed,
+batch_idx=..., data_batch=...)`` through customrun's :class:`HookDispatcher` (its per-point table),
+also with a monitor attached (as ``customrun_core.testing`` records a run), against the floor (a Python loop calling the same functions directly) and, when it is installed,
 MMEngine's ``Runner.call_hook`` (a loop over every hook with ``hasattr``). Each implementation is a
 method that returns at once, so the times are the dispatch alone. The variants take turns in every
 round (rotated order); the figures are nanoseconds per call: median, fastest and slowest round.
@@ -25,25 +25,32 @@ from machine import interleaved
 COUNTS = (0, 1, 10)
 
 
-def customrun_dispatch(count: int) -> Callable[[], None]:
-    """One ``Runner.call_hook`` of ``before_train_iter`` with ``count`` implementing hooks."""
+def customrun_dispatch(count: int, monitored: bool = False) -> Callable[[], None]:
+    """One ``Runner.call_hook`` of ``before_train_iter`` with ``count`` implementing hooks, and a
+    monitor that does nothing when ``monitored``."""
     from customrun_core import Hook
-    from customrun_core.hooks.manager import HookManager
+    from customrun_core.hooks.dispatch import HookDispatcher
     from customrun_core.runner import Runner
 
     class Noop(Hook):
         def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
             return None
 
-    runner = SimpleNamespace(hooks=HookManager())
+    runner = SimpleNamespace(hooks=HookDispatcher())
     for index in range(count):
         runner.hooks.add(Noop(), name=f"noop{index}")
-    call_hook = Runner.call_hook  # the loop's path: Runner.call_hook -> HookManager.call -> pluggy
+    if monitored:
+        runner.hooks.monitor(lambda point, kwargs: None)
+    call_hook = Runner.call_hook  # the loop's path: Runner.call_hook -> HookDispatcher.fire
 
     def fire() -> None:
         call_hook(runner, "before_train_iter", batch_idx=0, data_batch=None)
 
     return fire
+
+
+def monitored_dispatch(count: int) -> Callable[[], None]:
+    return customrun_dispatch(count, monitored=True)
 
 
 def mmengine_dispatch(count: int) -> Callable[[], None]:
@@ -85,6 +92,7 @@ def direct_dispatch(count: int) -> Callable[[], None]:
 def contenders(with_mmengine: bool) -> dict[str, Callable[[], None]]:
     makers: dict[str, Callable[[int], Callable[[], None]]] = {
         "customrun Runner.call_hook": customrun_dispatch,
+        "customrun Runner.call_hook, monitored": monitored_dispatch,
         "direct method calls (floor)": direct_dispatch,
     }
     if with_mmengine:

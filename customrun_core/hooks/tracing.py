@@ -32,15 +32,17 @@ def parse_points(text: str | None) -> frozenset[str] | None:
 class HookTracer:
     """Writes one line per traced hook call: ``[trace] after_train_iter 0.081 ms: LoggerHook 0.052 ms, ...``.
 
-    Implementations are timed by wrapping their functions (pluggy's wrappers are listed but not
-    timed, since they run around the others); the total comes from pluggy's call monitoring.
+    Implementations are timed by replacing their functions, once per registration, by timed ones
+    (:meth:`attach`), which the dispatcher's table then calls; pluggy's wrappers are not timed
+    on their own, since they run around the others. The dispatcher brackets each traced call
+    with :meth:`begin` and :meth:`end`; a traced call nested in another one (a checkpoint saved
+    in ``after_train_epoch``) gets its own line and leaves the outer call's timings whole.
     """
 
     def __init__(self, points: Collection[str] | None, write: Callable[[str], Any]) -> None:
         self.points = None if points is None else frozenset(points)
         self.write = write
-        self._timings: list[tuple[str, float]] = []
-        self._started = 0.0
+        self._open: list[list[tuple[str, float]]] = []  # per traced call in progress, innermost last
 
     def traces(self, point: str) -> bool:
         return self.points is None or point in self.points
@@ -54,7 +56,7 @@ class HookTracer:
                 if not (
                     impl.wrapper or impl.hookwrapper or getattr(impl.function, "_customrun_timed", False)
                 ):
-                    impl.function = self._timed(impl.function, impl.plugin_name)  # type: ignore[misc]
+                    impl.function = self._timed(impl.function, impl.plugin_name)
 
     def _timed(self, function: Callable[..., Any], name: str) -> Callable[..., Any]:
         @functools.wraps(function)
@@ -63,19 +65,20 @@ class HookTracer:
             try:
                 return function(*args, **kwargs)
             finally:
-                self._timings.append((name, (time.perf_counter() - start) * 1e3))
+                if self._open:  # not when called around the dispatcher (through pluggy's relay)
+                    self._open[-1].append((name, (time.perf_counter() - start) * 1e3))
 
         timed._customrun_timed = True  # type: ignore[attr-defined]
         return timed
 
-    def before(self, point: str, impls: Any, kwargs: Any) -> None:
-        if self.traces(point):
-            self._timings = []
-            self._started = time.perf_counter()
+    def begin(self) -> float:
+        """Start a traced call; returns its start time, for :meth:`end`."""
+        self._open.append([])
+        return time.perf_counter()
 
-    def after(self, outcome: Any, point: str, impls: Any, kwargs: Any) -> None:
-        if not self.traces(point):
-            return
-        total = (time.perf_counter() - self._started) * 1e3
-        parts = ", ".join(f"{name} {ms:.3f} ms" for name, ms in self._timings) or "no implementation"
+    def end(self, point: str, started: float) -> None:
+        """Write the line of the traced call begun at ``started`` (also when it raised)."""
+        total = (time.perf_counter() - started) * 1e3
+        timings = self._open.pop()
+        parts = ", ".join(f"{name} {ms:.3f} ms" for name, ms in timings) or "no implementation"
         self.write(f"[trace] {point} {total:.3f} ms: {parts}")

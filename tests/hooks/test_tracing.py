@@ -27,7 +27,8 @@ def calls_in(stderr: str) -> list[tuple[str, list[str]]]:
     for line in stderr.splitlines():
         match = LINE.fullmatch(line)
         if match:
-            names = [part.rsplit(" ", 2)[0] for part in match[2].split(", ")]
+            parts = [] if match[2] == "no implementation" else match[2].split(", ")
+            names = [part.rsplit(" ", 2)[0] for part in parts]
             calls.append((match[1], names))
     return calls
 
@@ -60,3 +61,15 @@ def test_environment_variable_traces_every_hook_point(tmp_path: Path) -> None:
 def test_a_misspelt_hook_point_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"--trace-hooks: 'after_train_itr' is not a hook point"):
         Runner.from_config(tiny_config(), trace_hooks="after_train_itr")
+
+
+def test_a_checkpoint_saved_inside_a_traced_call_leaves_its_line_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """CheckpointHook fires before_save_checkpoint from within after_train_epoch: the nested call
+    gets its own line first, and the epoch end still lists every implementation it ran."""
+    runner = Runner.from_config(tiny_config(), trace_hooks="after_train_epoch,before_save_checkpoint")
+    runner.train()
+    epoch_end = [name for name, _ in runner.hooks.order()["after_train_epoch"]]
+    assert epoch_end == ["ParamSchedulerHook", "CheckpointHook"]
+    assert traced(capsys) == [("before_save_checkpoint", []), ("after_train_epoch", epoch_end)]

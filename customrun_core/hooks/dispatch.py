@@ -1,4 +1,11 @@
-"""The pluggy host: hooks in MMEngine priority order on top of pluggy's call machinery."""
+"""Calling hook points: hooks in MMEngine priority order, one call path, pluggy for registration.
+
+pluggy registers the plugins, validates each implementation against its hook spec and orders the
+implementations (``tryfirst``/``trylast``). :class:`HookDispatcher` turns that order into a table per
+hook point and calls the implementations from it, with or without monitors and a tracer watching.
+Only a point with a ``wrapper=True``/``hookwrapper=True`` implementation is called through pluggy's
+own call machinery, because pluggy defines how wrappers run around the others.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from customrun_core.hooks.base import Hook, Priority, get_priority
 from customrun_core.hooks.tracing import HookTracer
 
 
-class _PluginManager(pluggy.PluginManager):
+class _PluggyRegistry(pluggy.PluginManager):
     """Takes the plain hook-point methods of :class:`Hook` objects as implementations, undecorated."""
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
@@ -26,7 +33,14 @@ class _PluginManager(pluggy.PluginManager):
             and callable(getattr(plugin, name, None))
         )
         if opts is None and plain:
-            return {}
+            return pluggy.HookimplOpts(
+                wrapper=False,
+                hookwrapper=False,
+                optionalhook=False,
+                tryfirst=False,
+                trylast=False,
+                specname=None,
+            )
         return opts
 
 
@@ -40,7 +54,8 @@ class _Entry:
 
 # One implementation: function, argnames, kwargnames, whether it takes every argument of the point
 _Call = tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...], bool]
-_Plan = tuple[frozenset[str], tuple[_Call, ...]]  # the point's argument names, its implementations
+_Plan = tuple[frozenset[str], tuple[_Call, ...]]  # the point's argument names, what to call in order
+_Monitor = Callable[[str, Mapping[str, Any]], Any]
 
 
 def _check_method_names(hook: Hook, name: str) -> None:
@@ -59,29 +74,38 @@ def _priority_name(value: int) -> str:
         return str(value)
 
 
-class HookManager:
+class HookDispatcher:
     """Holds a run's hooks and calls them: lower priority number first, ties in the order added.
 
-    pluggy calls implementations last-registered-first, so after every change the manager
-    re-registers all plugins in descending (priority, order added). ``@hookimpl(tryfirst=True)``
-    and ``trylast`` in pluggy-style plugins still move an implementation to the front or back,
-    and ``wrapper=True`` implementations wrap all others, as pluggy defines.
+    pluggy calls implementations last-registered-first, so before the first call after any
+    ``add`` the dispatcher re-registers all plugins in descending (priority, order added).
+    ``@hookimpl(tryfirst=True)`` and ``trylast`` in pluggy-style plugins still move an
+    implementation to the front or back, and ``wrapper=True`` implementations wrap all others,
+    as pluggy defines.
+
+    Every call goes through :meth:`fire`'s per-point table: the implementations in pluggy's
+    order, each called with the arguments it names. While monitors or the tracer watch, ``fire``
+    calls the monitors first and then walks the same table, whose functions the tracer has
+    replaced by timed ones: a watched run (a plugin's test) calls what an unwatched one calls. A
+    point with a ``wrapper=True``/``hookwrapper=True`` implementation has one entry, pluggy's hook
+    caller, since pluggy runs wrappers around the others.
     """
 
     def __init__(self) -> None:
-        self._pm = _PluginManager(hookspecs.PROJECT)
+        self._pm = _PluggyRegistry(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._entries: list[_Entry] = []
         self._tracer: HookTracer | None = None
-        self._monitors = 0
+        self._monitors: list[_Monitor] = []
         self._stale = False  # plugins added since pluggy's registrations were last rebuilt
-        # Per hook point, what ``call`` runs: (function, arguments) in call order, or None
-        # where pluggy must run the call (wrappers, tracing, monitors). Filled lazily.
-        self._calls: dict[str, _Plan | None] = {}
+        self._plans: dict[str, _Plan] = {}  # per hook point, filled on its first call
 
     @property
     def hook(self) -> Any:
-        """pluggy's hook relay (``manager.hook.before_run(runner=...)``), every plugin registered."""
+        """pluggy's hook relay (``dispatcher.hook.before_run(runner=...)``), every plugin registered.
+
+        A call through it is pluggy's own: monitors do not see it and the tracer writes no line.
+        """
         self._sync()
         return self._pm.hook
 
@@ -90,28 +114,33 @@ class HookManager:
         implementation's time (``--trace-hooks``)."""
         self._sync()
         self._tracer = HookTracer(points, write)
-        self._pm.add_hookcall_monitoring(self._tracer.before, self._tracer.after)
         self._tracer.attach(self._pm)
-        self._calls.clear()
+        self._plans.clear()
+        self._watch()
 
-    def monitor(self, before: Callable[[str, Mapping[str, Any]], Any]) -> Callable[[], None]:
+    def monitor(self, before: _Monitor) -> Callable[[], None]:
         """Call ``before(point, kwargs)`` ahead of every call of a hook point, implemented or not
         (``customrun_core.testing`` records runs with it); returns a function that stops it.
 
-        Monitors stack (pluggy's ``add_hookcall_monitoring``): stop them in reverse order.
+        ``kwargs`` is the dict the implementations get their arguments from: read it, do not
+        change it. Several monitors are called latest-added first; stopping one leaves the others.
         """
-        undo = self._pm.add_hookcall_monitoring(
-            lambda point, impls, kwargs: before(point, kwargs), lambda outcome, point, impls, kwargs: None
-        )
-        self._monitors += 1
-        self._calls.clear()
+        self._monitors.insert(0, before)
+        self._watch()
 
         def stop() -> None:
-            undo()
-            self._monitors -= 1
-            self._calls.clear()
+            if before in self._monitors:  # a second stop is harmless
+                self._monitors.remove(before)
+                self._watch()
 
         return stop
+
+    def _watch(self) -> None:
+        # ``fire`` runs for every hook point of every iteration, so whether anything watches is not
+        # tested on each call: a watched dispatcher's class becomes _WatchedDispatcher, whose ``fire``
+        # notifies the watchers and then walks the same table.
+        watched = bool(self._monitors) or self._tracer is not None
+        self.__class__ = _WatchedDispatcher if watched else HookDispatcher
 
     def add(self, plugin: Any, priority: Any = None, name: str | None = None) -> None:
         """Register a :class:`Hook` instance or a pluggy-style plugin (module or object).
@@ -133,14 +162,14 @@ class HookManager:
             raise HookError(f"{name}: {error.message}", suggestions=error.suggestions) from None
         unique = name if all(e.name != name for e in self._entries) else f"{name}#{len(self._entries)}"
         try:  # checked alone now, so that the error names it; registered in order on first use
-            checker = _PluginManager(hookspecs.PROJECT)
+            checker = _PluggyRegistry(hookspecs.PROJECT)
             checker.add_hookspecs(hookspecs)
             checker.register(plugin, name=unique)
         except pluggy.PluginValidationError as error:
             raise HookError(_explain_validation_error(name, plugin, error)) from None
         self._entries.append(_Entry(unique, plugin, value, len(self._entries)))
         self._stale = True
-        self._calls.clear()
+        self._plans.clear()
 
     def _sync(self) -> None:
         """Register every plugin with pluggy again in call order (pluggy calls the last registered
@@ -155,20 +184,22 @@ class HookManager:
         if self._tracer is not None:
             self._tracer.attach(self._pm)
         self._stale = False
-        self._calls.clear()
+        self._plans.clear()
 
-    def _plan(self, point: str) -> _Plan | None:
+    def _plan(self, point: str) -> _Plan:
+        """The table of ``point``: its implementations in pluggy's call order, or pluggy's hook
+        caller alone where a wrapper must run around the others."""
         self._sync()
         caller = getattr(self._pm.hook, point)
         impls = caller.get_hookimpls()
-        if self._tracer is not None or self._monitors or any(i.wrapper or i.hookwrapper for i in impls):
-            return None
-        spec = frozenset(caller.spec.argnames) | frozenset(caller.spec.kwargnames)
+        names = (*caller.spec.argnames, *caller.spec.kwargnames)
+        if any(i.wrapper or i.hookwrapper for i in impls):
+            return frozenset(names), ((caller, (), names, True),)
         calls = tuple(
-            (i.function, tuple(i.argnames), tuple(i.kwargnames), set(i.argnames) | set(i.kwargnames) == spec)
+            (i.function, tuple(i.argnames), tuple(i.kwargnames), {*i.argnames, *i.kwargnames} == {*names})
             for i in reversed(impls)
         )
-        return spec, calls
+        return frozenset(names), calls
 
     def check_pending(self) -> None:
         """Refuse ``@hookimpl`` functions of pluggy-style plugins that name no hook point."""
@@ -186,22 +217,17 @@ class HookManager:
     def call(self, point: str, **kwargs: Any) -> None:
         """Call every implementation of one hook point (for custom loops: ``runner.call_hook``).
 
-        Plain implementations are called straight from a per-point table, as pluggy would call
-        them (same order, each with the arguments it names); a point nothing implements costs a
-        dictionary lookup. Wrappers, ``--trace-hooks`` and monitors go through pluggy itself.
+        Implementations are called as pluggy would call them (same order, each with the
+        arguments it names); a point nothing implements costs a dictionary lookup.
         """
         self.fire(point, kwargs)
 
     def fire(self, point: str, kwargs: dict[str, Any]) -> None:
         """:meth:`call` with the arguments as one dict (the runner's path: no re-packing)."""
         try:
-            plan = self._calls[point]
+            spec, calls = self._plans[point]
         except KeyError:
-            plan = self._calls[point] = self._plan(point)
-        if plan is None:
-            getattr(self._pm.hook, point)(**kwargs)
-            return
-        spec, calls = plan
+            spec, calls = self._plans[point] = self._plan(point)
         if not calls:
             return
         exact = kwargs.keys() == spec  # the usual call: every argument of the hook point
@@ -236,6 +262,25 @@ class HookManager:
             lines.append(f"  {point}:")
             lines.extend(f"    ({prio:<12}) {name}" for name, prio in impls)
         return "\n".join(lines)
+
+
+class _WatchedDispatcher(HookDispatcher):
+    """A :class:`HookDispatcher` while monitors or the tracer watch it (see ``_watch``)."""
+
+    def fire(self, point: str, kwargs: dict[str, Any]) -> None:
+        """The monitors, then :meth:`HookDispatcher.fire`'s table walk, timed as a whole and per
+        implementation where the point is traced."""
+        for before in self._monitors:
+            before(point, kwargs)
+        tracer = self._tracer
+        if tracer is None or not tracer.traces(point):
+            super().fire(point, kwargs)
+            return
+        started = tracer.begin()
+        try:
+            super().fire(point, kwargs)
+        finally:
+            tracer.end(point, started)
 
 
 def _display_name(plugin: Any) -> str:
