@@ -96,7 +96,7 @@ def ablation_steps(hooks: str, work_dir: Path) -> dict[str, Callable[[], Any]]:
     config = run.customrun_config("w1", 1000, table, run.W2_SAMPLES)
     config["work_dir"] = str(work_dir)
     runner = Runner.from_config(config)
-    runner._build_loop("train")  # what train() does before its loop (private; this is a probe)
+    runner._build_training()  # what train() does before its loop (private; this is a probe)
     runner.optim_wrapper.initialize_count_status(runner.model, 0, runner.train_loop.max_iters)
     model, wrapper, loop = runner.model, runner.optim_wrapper, runner.train_loop
     optimizer = wrapper.optimizer

@@ -20,7 +20,7 @@ from customrun_core.errors import ConfigError, PluginError, first_line
 
 def load_plugins(hooks: Any) -> None:
     """Load every ``customrun.plugins`` entry point the plugin policy allows and register it with
-    ``hooks`` (a HookManager). Disabled plugins are skipped; an incompatible one is refused.
+    ``hooks`` (a HookDispatcher). Disabled plugins are skipped; an incompatible one is refused.
 
     Raises:
         PluginError: one or more plugins failed to import or to validate, or need another core;

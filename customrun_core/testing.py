@@ -63,8 +63,8 @@ Marker: ``@pytest.mark.cuda`` on a test that needs a CUDA device; it is skipped 
 Helpers (they need no pytest and live in :mod:`customrun_core.testkit`; import them from here):
 :func:`tiny_config`, :func:`make_distribution` and :func:`assert_resume_is_exact`.
 
-The record of hook calls comes from pluggy's call monitoring on the run's hook manager, not from
-a recording hook: it sees every call of every hook point exactly once, in call order, including
+The record of hook calls comes from a monitor on the run's hook dispatcher (the same call path a
+run without it takes), not from a recording hook: it sees every call of every hook point exactly once, in call order, including
 points no hook implements, whatever the priorities. A call nested in another one
 (``before_save_checkpoint`` inside ``after_train_epoch``) follows the call it is nested in.
 """
@@ -171,7 +171,7 @@ class CliResult:
 
 
 class _Recorder:
-    """A hook-call monitor (see :meth:`HookManager.monitor`) that keeps a :class:`HookCall` per call."""
+    """A hook-call monitor (see :meth:`~customrun_core.hooks.dispatch.HookDispatcher.monitor`) that keeps a :class:`HookCall` per call."""
 
     def __init__(self) -> None:
         self.calls: list[HookCall] = []

@@ -248,6 +248,7 @@ HOOK_SIGNATURES = [
     "before_train_epoch(runner)",
     "before_train_iter(runner, batch_idx: int, data_batch: Any)",
     "after_train_iter(runner, batch_idx: int, data_batch: Any, outputs: dict)",
+    "after_log_record(runner, record: Mapping[str, Any])",
     "after_train_epoch(runner)",
     "before_val(runner)",
     "before_val_epoch(runner)",

@@ -70,9 +70,9 @@ def _hook_order(as_json: bool) -> str:
     """The default hooks plus every enabled ``customrun.plugins`` hook plugin, in call order."""
     from customrun_core import plugins as plugin_loading
     from customrun_core.hooks.defaults import DEFAULT_HOOKS, build_hook
-    from customrun_core.hooks.manager import HookManager
+    from customrun_core.hooks.dispatch import HookDispatcher
 
-    manager = HookManager()
+    manager = HookDispatcher()
     for key, type_name in DEFAULT_HOOKS.items():
         built = build_hook({"type": type_name}, f"default_hooks.{key}")
         if built is not None:  # None: not wanted here (the progress bar outside a terminal)
