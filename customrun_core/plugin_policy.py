@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 
 import attrs
 import importlib_metadata
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from customrun_core import __version__
 from customrun_core.errors import PluginError
@@ -33,8 +32,14 @@ ENV_NO_AUTOLOAD = "CUSTOMRUN_DISABLE_PLUGIN_AUTOLOAD"
 PRECEDENCE = ("config", "env", "cli")  # lowest first
 
 
+def normalize_name(name: str) -> str:
+    """PEP 503 normalisation (packaging's ``canonicalize_name``, without importing packaging at
+    start-up), so ``Customrun_LARS`` and ``customrun-lars`` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _names(values: Iterable[str]) -> list[str]:
-    return [canonicalize_name(v) for v in values if v.strip()]
+    return [normalize_name(v) for v in values if v.strip()]
 
 
 def _env_list(env: Mapping[str, str], key: str) -> list[str]:
@@ -86,9 +91,9 @@ class PluginPolicy:
     def refusal(self, dist: str, *entry_names: str) -> str | None:
         """None when the plugin may load, else why not (``disabled (by cli)``, ...). The plugin is
         named by its distribution and by any of ``entry_names``."""
-        if canonicalize_name(dist) == CORE:
+        if normalize_name(dist) == CORE:
             return None
-        names = {canonicalize_name(name) for name in (dist, *entry_names)}
+        names = {normalize_name(name) for name in (dist, *entry_names)}
         said = [self.decisions[n] for n in names if n in self.decisions]
         if said:  # the most authoritative source that named this plugin decides
             enabled, source = max(said, key=lambda decision: PRECEDENCE.index(decision[1]))
@@ -101,6 +106,8 @@ class PluginPolicy:
 
     def check_required(self) -> None:
         """Raise if a requirement of ``[plugins] require`` is not met by what is installed."""
+        from packaging.requirements import InvalidRequirement, Requirement
+
         for text in self.required:
             try:
                 requirement = Requirement(text)
@@ -132,12 +139,14 @@ def incompatibility(dist: str) -> str | None:
         requires = importlib_metadata.distribution(dist).requires or []
     except importlib_metadata.PackageNotFoundError:
         return None
+    from packaging.requirements import InvalidRequirement, Requirement  # not needed by --help
+
     for text in requires:
         try:
             requirement = Requirement(text)
         except InvalidRequirement:
             continue
-        if canonicalize_name(requirement.name) != CORE or (
+        if normalize_name(requirement.name) != CORE or (
             requirement.marker and not requirement.marker.evaluate({"extra": ""})
         ):
             continue

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ import importlib_metadata
 
 from customrun_core.errors import ComponentError, closest
 from customrun_core.import_paths import import_component
-from customrun_core.plugin_policy import PluginPolicy, incompatibility
+from customrun_core.plugin_policy import PluginPolicy, incompatibility, normalize_name
 
 __all__ = [
     "FIRST_PARTY",
@@ -103,9 +102,7 @@ class ComponentEntry:
         return component
 
 
-def normalize_dist(name: str) -> str:
-    """PEP 503 normalisation, so ``Customrun_LARS`` and ``customrun-lars`` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+normalize_dist = normalize_name  # PEP 503: one name per distribution
 
 
 @functools.cache

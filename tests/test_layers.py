@@ -9,9 +9,6 @@ Everything is read statically with ``ast``, nothing is imported. Two kinds of im
 - for layers, every import anywhere in a module, lazy and type-only ones included: a layer that
   imports another only inside a function still knows it ("Each layer knows only the ones below
   it": DESIGN.md, "How a run flows").
-
-A known violation in code being reworked is listed in ``KNOWN`` with its reason and marked
-``xfail(strict=True)``: the day it is fixed the test fails until the entry is removed.
 """
 
 from __future__ import annotations
@@ -217,10 +214,6 @@ RULES = {
     ),
 }
 
-# (rule, module): why it still breaks the rule. Each is an xfail(strict=True) test of its own, so
-# the entry has to go once the module is fixed (or gone: a missing module breaks no rule).
-KNOWN: dict[tuple[str, str], str] = {}
-
 
 def breaches(rule_name: str, module: str) -> list[str]:
     """What ``module`` imports against the rule (nothing for a module the package lacks)."""
@@ -231,18 +224,7 @@ def breaches(rule_name: str, module: str) -> list[str]:
 
 @pytest.mark.parametrize("rule_name", list(RULES))
 def test_layers_point_down(rule_name: str) -> None:
-    modules = [m for m in core() if RULES[rule_name].applies(m) and (rule_name, m) not in KNOWN]
+    modules = [m for m in core() if RULES[rule_name].applies(m)]
     assert modules, "a rule that applies to no module checks nothing"
     wrong = {m: breaches(rule_name, m) for m in modules if breaches(rule_name, m)}
     assert not wrong, f"{rule_name}: " + "; ".join(f"{m} imports {', '.join(n)}" for m, n in wrong.items())
-
-
-@pytest.mark.parametrize(
-    ("rule_name", "module"),
-    [
-        pytest.param(*case, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for case, reason in KNOWN.items()
-    ],
-)
-def test_known_breach(rule_name: str, module: str) -> None:
-    assert not breaches(rule_name, module)
