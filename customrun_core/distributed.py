@@ -32,7 +32,9 @@ def setup(launcher: str | None, dist_cfg: Any, device: torch.device) -> tuple[in
     Args:
         launcher: the config's ``launcher`` (None: detected from the environment).
         dist_cfg: the config's ``dist_cfg`` (``backend``, ``timeout`` in seconds).
-        device: the device the config asked for; on CUDA each process takes ``cuda:LOCAL_RANK``.
+        device: the device the config asked for; on CUDA each process takes ``cuda:LOCAL_RANK``
+            (modulo the number of GPUs: more processes than GPUs share them, which Gloo allows and
+            NCCL refuses).
 
     Returns:
         ``(rank, world_size, device)``; ``(0, 1, device)`` without a launcher.
@@ -48,7 +50,7 @@ def setup(launcher: str | None, dist_cfg: Any, device: torch.device) -> tuple[in
             f"expected a positive number of seconds, got {dist_cfg.timeout}", key="dist_cfg.timeout"
         )
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = dist_cfg.backend or ("nccl" if device.type == "cuda" else "gloo")
