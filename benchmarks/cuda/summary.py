@@ -41,6 +41,28 @@ def read_tests(report: Path) -> dict[str, Any]:
     return {"ran": True, "passed": passed, "failed": failed, "skipped": skipped}
 
 
+# Goals of issue 17 that a test decides: the goal, and the tests (JUnit names) that must pass for it.
+TEST_GOALS = {
+    "float16 AMP with dynamic loss scaling recovers from an injected overflow, the step skipped and counted": [
+        "plugins.customrun-amp.tests.test_cuda::test_an_inf_gradient_skips_the_step_and_halves_the_scale",
+    ],
+}
+
+
+def test_goals(tests: dict[str, Any], dry_run: bool) -> list[dict[str, Any]]:
+    """Each test-decided goal: met when its tests passed, missed when one failed, else not evaluated."""
+    failed = {case["test"] for case in tests["failed"]}
+    skipped = {case["test"] for case in tests["skipped"]}
+    goals = []
+    for goal, names in TEST_GOALS.items():
+        if dry_run or not tests["ran"] or any(name in skipped for name in names):
+            met: bool | None = None
+        else:
+            met = not any(name in failed for name in names)
+        goals.append({"goal": goal, "measured": ", ".join(n.rpartition("::")[2] for n in names), "met": met})
+    return goals
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -56,6 +78,10 @@ def markdown(summary: dict[str, Any], throughput_md: str) -> str:
     environment = (summary.get("throughput") or {}).get("environment")
     if environment:
         lines.append(f"- environment: {json.dumps(environment)}")
+    lines += ["", "## Goals", "", "| goal | measured | met |", "|---|---|---|"]
+    for goal in summary["goals"]:
+        met = {True: "yes", False: "**no**", None: "not evaluated"}[goal["met"]]
+        lines.append(f"| {goal['goal']} | {goal.get('measured', goal.get('detail', ''))} | {met} |")
     lines += ["", "## Tests marked cuda", ""]
     if not tests["ran"]:
         lines.append("The tests did not run (no report): see cuda-tests.txt.")
@@ -89,6 +115,7 @@ def main() -> int:
         "failed": failed,
         "tests": tests,
         "throughput": throughput,
+        "goals": [*(throughput or {}).get("goals", []), *test_goals(tests, bool(args.dry_run))],
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     throughput_md = (
