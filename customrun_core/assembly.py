@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from customrun_core import plugins
+from customrun_core import import_paths, plugins
 from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig
 from customrun_core.errors import ConfigError, located
@@ -38,6 +38,7 @@ def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, ho
     from customrun_core.registry import activate_policy as activate
 
     activate(cfg.plugins, plugin_switches)
+    import_paths.use_config(cfg.source)  # import paths also find modules beside the config file
     imports = cfg.custom_imports
     plugins.import_custom_modules(imports.imports, imports.allow_failed_imports, cfg.source)
     if hooks is not None:
@@ -48,6 +49,7 @@ def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, ho
 def check(cfg: RunConfig) -> None:
     """Resolve every component table of ``cfg`` and check its arguments, building nothing."""
     from customrun_core.hooks.defaults import hook_tables, split_priority
+    from customrun_core.models.plain import check_model_class
     from customrun_core.parallel import DEFAULT_WRAPPER
     from customrun_core.speed import compile_arguments
 
@@ -55,7 +57,8 @@ def check(cfg: RunConfig) -> None:
         with located(cfg.source):
             return resolve_checked(kind, table, key, default, **injected)[0]
 
-    component("models", cfg.model, "model")
+    with located(cfg.source):
+        check_model_class(component("models", cfg.model, "model"))
     with located(cfg.source):
         compile_arguments(cfg.compile)
     _check_data(cfg, component)
@@ -168,10 +171,14 @@ def required(cfg: RunConfig, key: str, why: str) -> Any:
 
 # -- building ------------------------------------------------------------------------------------
 def build_model(cfg: RunConfig) -> nn.Module:
-    """The model ``cfg.model`` describes, as built (on the CPU, not wrapped)."""
+    """The model ``cfg.model`` describes, as built (on the CPU, not wrapped); a plain ``nn.Module``
+    whose ``forward(inputs, targets)`` returns its loss gets the step methods the loops call
+    (:mod:`customrun_core.models.plain`)."""
+    from customrun_core.models.plain import with_steps
+
     with located(cfg.source):
         model: nn.Module = build("models", cfg.model, key="model")
-    return model
+    return with_steps(model)
 
 
 def build_model_wrapper(cfg: RunConfig, model: nn.Module, device: Any) -> nn.Module:
