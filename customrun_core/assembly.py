@@ -46,14 +46,19 @@ def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, ho
 
 
 # -- checking ------------------------------------------------------------------------------------
-def check(cfg: RunConfig) -> None:
-    """Resolve every component table of ``cfg`` and check its arguments, building nothing."""
+def check(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> None:
+    """Resolve every component table of ``cfg`` and check its arguments, building nothing; the
+    places ``built`` holds an object for (by key path, see :mod:`customrun_core.config.built`) are
+    taken as they are."""
+    built = built or {}
     from customrun_core.hooks.defaults import hook_tables, split_priority
     from customrun_core.models.plain import check_model_class
     from customrun_core.parallel import DEFAULT_WRAPPER
     from customrun_core.speed import compile_arguments
 
     def component(kind: str, table: Any, key: str, default: str | None = None, **injected: Any) -> Any:
+        if key in built:
+            return None
         with located(cfg.source):
             return resolve_checked(kind, table, key, default, **injected)[0]
 
@@ -61,7 +66,7 @@ def check(cfg: RunConfig) -> None:
         check_model_class(component("models", cfg.model, "model"))
     with located(cfg.source):
         compile_arguments(cfg.compile)
-    _check_data(cfg, component)
+    _check_data(cfg, component, built)
     if cfg.train_cfg is not None:
         _check_train_loop(cfg, component)
     for mode, default in DEFAULT_EVAL_LOOPS.items():
@@ -78,13 +83,13 @@ def check(cfg: RunConfig) -> None:
               device=None)  # fmt: skip
 
 
-def _check_data(cfg: RunConfig, component: Any) -> None:
+def _check_data(cfg: RunConfig, component: Any, built: Mapping[str, Any]) -> None:
     from customrun_core.datasets.loader import check_dataloader
     from customrun_core.metrics.evaluator import metric_tables
 
     for mode in MODES:
         loader = getattr(cfg, f"{mode}_dataloader")
-        if loader is not None:
+        if loader is not None and f"{mode}_dataloader" not in built:
             with located(cfg.source):
                 table = check_dataloader(loader, f"{mode}_dataloader", cfg.source)
             component("datasets", table.dataset, f"{mode}_dataloader.dataset")
@@ -170,12 +175,14 @@ def required(cfg: RunConfig, key: str, why: str) -> Any:
 
 
 # -- building ------------------------------------------------------------------------------------
-def build_model(cfg: RunConfig) -> nn.Module:
+def build_model(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> nn.Module:
     """The model ``cfg.model`` describes, as built (on the CPU, not wrapped); a plain ``nn.Module``
     whose ``forward(inputs, targets)`` returns its loss gets the step methods the loops call
     (:mod:`customrun_core.models.plain`)."""
     from customrun_core.models.plain import with_steps
 
+    if built and "model" in built:
+        return with_steps(built["model"])
     with located(cfg.source):
         model: nn.Module = build("models", cfg.model, key="model")
     return with_steps(model)
@@ -193,7 +200,9 @@ def build_model_wrapper(cfg: RunConfig, model: nn.Module, device: Any) -> nn.Mod
     return wrapped
 
 
-def build_hooks(cfg: RunConfig, rank: int = 0) -> Iterator[tuple[str, Any, Any]]:
+def build_hooks(
+    cfg: RunConfig, rank: int = 0, built: Mapping[str, Any] | None = None
+) -> Iterator[tuple[str, Any, Any]]:
     """(key path, hook, configured priority) of every hook of the run, defaults first; a hook not
     wanted on the process ``rank`` (the progress bar outside a terminal) is left out."""
     from customrun_core.hooks.defaults import build_hook, hook_tables
@@ -201,21 +210,33 @@ def build_hooks(cfg: RunConfig, rank: int = 0) -> Iterator[tuple[str, Any, Any]]
     with located(cfg.source):
         tables = hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress)
     for key, table in tables:
+        if built and key in built:  # a hook object given from Python, with its own priority
+            yield key, built[key], None
+            continue
         with located(cfg.source):
-            built = build_hook(table, key, rank)
-        if built is not None:
-            yield key, *built
+            hook = build_hook(table, key, rank)
+        if hook is not None:
+            yield key, *hook
 
 
 def build_dataloader(cfg: RunConfig, mode: str, seed: int, rank: int = 0, world_size: int = 1,
-                     device: Any = None) -> Any:  # fmt: skip
+                     device: Any = None, built: Mapping[str, Any] | None = None) -> Any:  # fmt: skip
     """The ``<mode>_dataloader``: this process's share of the data (the training data shuffled
-    and sharded over ``world_size`` processes), batches collated for ``device``."""
+    and sharded over ``world_size`` processes), batches collated for ``device``. A ``DataLoader``
+    given from Python (in ``built``) is used as it is; a ``Dataset`` given so is loaded as a
+    table's would be."""
     from customrun_core.datasets.loader import build_dataloader as build_loader
 
     key = f"{mode}_dataloader"
     table = required(cfg, key, f"to {mode}")
-    settings = {"device": device, "channels_last": cfg.channels_last} if device is not None else {}
+    built = built or {}
+    if key in built:
+        return built[key]
+    settings: dict[str, Any] = (
+        {"device": device, "channels_last": cfg.channels_last} if device is not None else {}
+    )
+    if f"{key}.dataset" in built:
+        settings["dataset"] = built[f"{key}.dataset"]
     with located(cfg.source):
         return build_loader(table, key, cfg.source, seed, rank, world_size, mode == "train", **settings)
 
@@ -230,13 +251,22 @@ def build_train_loop(cfg: RunConfig, runner: Any, dataloader: Any) -> TrainLoop:
     return loop
 
 
-def build_eval_loop(cfg: RunConfig, mode: str, runner: Any, dataloader: Any) -> Any:
-    """The ``val_cfg`` / ``test_cfg`` loop over ``dataloader`` with its evaluator."""
-    from customrun_core.metrics.evaluator import Evaluator
+def build_eval_loop(
+    cfg: RunConfig, mode: str, runner: Any, dataloader: Any, built: Mapping[str, Any] | None = None
+) -> Any:
+    """The ``val_cfg`` / ``test_cfg`` loop over ``dataloader`` with its evaluator; metrics given
+    from Python (in ``built``) are used as they are."""
+    from customrun_core.metrics.evaluator import Evaluator, metric_tables
 
-    evaluator_cfg = required(cfg, f"{mode}_evaluator", f"when {mode}_dataloader is set")
+    key = f"{mode}_evaluator"
+    evaluator_cfg = required(cfg, key, f"when {mode}_dataloader is set")
+    built = built or {}
     with located(cfg.source):
-        evaluator = Evaluator.from_config(evaluator_cfg, f"{mode}_evaluator")
+        tables = metric_tables(evaluator_cfg, key)
+        if any(path in built for path, _ in tables):
+            evaluator = Evaluator([built.get(path) or build("metrics", t, key=path) for path, t in tables])
+        else:
+            evaluator = Evaluator.from_config(evaluator_cfg, key)
         return build(
             "loops",
             getattr(cfg, f"{mode}_cfg") or {},

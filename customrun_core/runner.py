@@ -23,6 +23,7 @@ import torch
 from customrun_core import assembly, distributed, registry, run_checkpoint, speed
 from customrun_core import checkpoint as ckpt
 from customrun_core.config import RunConfig, load_config
+from customrun_core.config.built import split_built
 from customrun_core.config.schema import default_work_dir
 from customrun_core.devices import pick_device
 from customrun_core.errors import located
@@ -56,6 +57,8 @@ class Runner:
             ``cli_disable``, ``cli_no_autoload``).
         trace_hooks: hook points whose calls are printed to stderr with their timings: ``"all"`` or
             comma-separated names (``--trace-hooks``); None traces nothing.
+        built: objects given from Python in place of component tables, by key path (``"model"``,
+            ``"train_dataloader.dataset"``, ...; :func:`customrun_core.config.built.split_built`).
     """
 
     def __init__(
@@ -64,13 +67,15 @@ class Runner:
         *,
         plugin_switches: Mapping[str, Any] | None = None,
         trace_hooks: str | None = None,
+        built: Mapping[str, Any] | None = None,
     ) -> None:
         self.cfg = cfg
+        self._built = dict(built or {})
         self.hooks = HookDispatcher()
         if trace_hooks:
             self.hooks.trace(parse_points(trace_hooks), lambda line: print(line, file=sys.stderr))
         assembly.prepare(cfg, plugin_switches, self.hooks)
-        assembly.check(cfg)
+        assembly.check(cfg, self._built)
         with located(cfg.source):
             device = pick_device(cfg.device)
             self.rank, self.world_size, self.device = distributed.setup(cfg.launcher, cfg.dist_cfg, device)
@@ -84,8 +89,8 @@ class Runner:
             torch.backends.cudnn.benchmark = True
         self.config_toml = tomli_w.dumps(cfg.to_dict())  # the resolved config, as written and saved
         self.scalars = ScalarBuffer()
-        self.model = self._place(assembly.build_model(cfg))
-        for key, hook, priority in assembly.build_hooks(cfg, self.rank):
+        self.model = self._place(assembly.build_model(cfg, self._built))
+        for key, hook, priority in assembly.build_hooks(cfg, self.rank, self._built):
             with located(cfg.source, key):
                 self.hooks.add(hook, priority)
         self._stop = GracefulStop(self.world_size, self.logger)
@@ -111,10 +116,14 @@ class Runner:
     ) -> Runner:
         """A runner from a TOML file or a mapping, with ``--set`` overrides, then ``changes`` to
         top-level keys (``work_dir=...``, ``device=...``; None leaves a key as it is) applied on
-        top and validated with the rest of the config."""
+        top and validated with the rest of the config. A mapping may hold built objects in place of
+        component tables (see :mod:`customrun_core.config.built`)."""
+        built: dict[str, Any] = {}
+        if isinstance(source, Mapping):
+            source, built = split_built(source)
         given = {key: value for key, value in changes.items() if value is not None}
         cfg = load_config(source, overrides, given)
-        return cls(cfg, plugin_switches=plugin_switches, trace_hooks=trace_hooks)
+        return cls(cfg, plugin_switches=plugin_switches, trace_hooks=trace_hooks, built=built)
 
     # -- what hooks read ------------------------------------------------------------------
     @property
@@ -265,8 +274,10 @@ class Runner:
             return  # training without validation
         loader = self._dataloader(mode)
         setattr(self, f"{mode}_dataloader", loader)
-        setattr(self, f"{mode}_loop", assembly.build_eval_loop(self.cfg, mode, self, loader))
+        setattr(self, f"{mode}_loop", assembly.build_eval_loop(self.cfg, mode, self, loader, self._built))
 
     def _dataloader(self, mode: str) -> Any:
         seed = self.seed + assembly.MODES.index(mode)
-        return assembly.build_dataloader(self.cfg, mode, seed, self.rank, self.world_size, self.device)
+        return assembly.build_dataloader(
+            self.cfg, mode, seed, self.rank, self.world_size, self.device, built=self._built
+        )
