@@ -32,34 +32,39 @@ def new_plugin(*args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("name", "kind", "dist", "package", "component"),
     [
-        ("warmup-hold", "scheduler", "customrun-warmup-hold", "customrun_warmup_hold", "WarmupHoldLR"),
+        ("warmup-hold", "scheduler", "customrun-warmup-hold", "customrun_warmup_hold", "WarmupHold"),
         (
             "customrun-warmup-hold",
             "scheduler",
             "customrun-warmup-hold",
             "customrun_warmup_hold",
-            "WarmupHoldLR",
+            "WarmupHold",
         ),
         (
             "Customrun_Warmup.Hold",
             "scheduler",
             "customrun-warmup-hold",
             "customrun_warmup_hold",
+            "WarmupHold",
+        ),
+        ("WarmupHold", "scheduler", "customrun-warmuphold", "customrun_warmuphold", "WarmupHold"),
+        (
+            "warmup-hold-LR",
+            "scheduler",
+            "customrun-warmup-hold-lr",
+            "customrun_warmup_hold_lr",
             "WarmupHoldLR",
         ),
-        ("fast-lr", "scheduler", "customrun-fast-lr", "customrun_fast_lr", "FastLR"),
-        ("lr", "scheduler", "customrun-lr", "customrun_lr", "LrLR"),
+        ("fast-lr", "scheduler", "customrun-fast-lr", "customrun_fast_lr", "FastLr"),
+        ("lr", "scheduler", "customrun-lr", "customrun_lr", "Lr"),
         ("ema-hook", "hook", "customrun-ema-hook", "customrun_ema_hook", "EmaHook"),
-        ("lion2", "optimizer", "customrun-lion2", "customrun_lion2", "Lion2Optimizer"),
-        (
-            "layer-decay",
-            "constructor",
-            "customrun-layer-decay",
-            "customrun_layer_decay",
-            "LayerDecayConstructor",
-        ),
-        ("limited", "loop", "customrun-limited", "customrun_limited", "LimitedLoop"),
-        ("nan-guard", "wrapper", "customrun-nan-guard", "customrun_nan_guard", "NanGuardOptimWrapper"),
+        ("my_hook", "hook", "customrun-my-hook", "customrun_my_hook", "MyHook"),
+        ("lion", "optimizer", "customrun-lion", "customrun_lion", "Lion"),
+        ("lion2", "optimizer", "customrun-lion2", "customrun_lion2", "Lion2"),
+        ("LARS2", "optimizer", "customrun-lars2", "customrun_lars2", "LARS2"),
+        ("layer-decay", "constructor", "customrun-layer-decay", "customrun_layer_decay", "LayerDecay"),
+        ("limited", "loop", "customrun-limited", "customrun_limited", "Limited"),
+        ("nan-guard", "wrapper", "customrun-nan-guard", "customrun_nan_guard", "NanGuard"),
     ],
 )
 def test_names_derive_from_the_name_and_kind(
@@ -78,14 +83,24 @@ def test_names_derive_from_the_name_and_kind(
         ("my plugin", "expected letters, digits and hyphens, starting with a letter"),
         ("ema/hook", "expected letters, digits and hyphens, starting with a letter"),
         ("core", "customrun-core is customrun itself"),
+        ("none", "its class None would shadow Python's built-in None"),
+        ("value-error", "its class ValueError would shadow Python's built-in ValueError"),
+        ("hook", "its class Hook would clash with the name Hook that the generated hook code imports"),
+        ("run-result", "its class RunResult would clash with the name RunResult"),
     ],
 )
 def test_a_bad_name_is_one_line_and_exit_status_2(tmp_path: Path, name: str, why: str) -> None:
-    code, out, err = new_plugin(name, "--kind", "hook", "--dir", str(tmp_path))
+    assert refused(tmp_path, name, "hook").startswith(f"error: bad plugin name {name!r}: {why}")
+
+
+def refused(tmp_path: Path, name: str, kind: str) -> str:
+    """``new-plugin NAME --kind KIND``'s one line on stderr, after checking that it exited with status 2
+    and wrote nothing."""
+    code, out, err = new_plugin(name, "--kind", kind, "--dir", str(tmp_path))
     assert (code, out) == (2, "")
-    assert err.startswith(f"error: bad plugin name {name!r}: {why}")
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+    return err
 
 
 def test_an_unknown_kind_suggests_the_closest(tmp_path: Path) -> None:
@@ -110,7 +125,7 @@ def test_an_existing_directory_is_not_overwritten(tmp_path: Path) -> None:
 
 
 def test_a_component_name_an_installed_distribution_provides_is_refused(tmp_path: Path) -> None:
-    code, _, err = new_plugin("step", "--kind", "scheduler", "--dir", str(tmp_path))
+    code, _, err = new_plugin("StepLR", "--kind", "scheduler", "--dir", str(tmp_path))
     assert code == 2
     assert err == (
         "error: parameter scheduler 'StepLR' is already provided by customrun-core "
@@ -119,9 +134,64 @@ def test_a_component_name_an_installed_distribution_provides_is_refused(tmp_path
 
 
 def test_a_component_name_of_a_first_party_plugin_is_refused(tmp_path: Path) -> None:
-    _, _, err = new_plugin("cosine-annealing", "--kind", "scheduler", "--dir", str(tmp_path))
+    _, _, err = new_plugin("cosine-annealing-LR", "--kind", "scheduler", "--dir", str(tmp_path))
     assert err.startswith(
         "error: parameter scheduler 'CosineAnnealingLR' is already provided by customrun-cosine "
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "message"),
+    [
+        (
+            "adam",
+            "optimizer",
+            "optimizer 'Adam' is already provided by torch.optim, which an entry point of that name "
+            "would replace in every config: choose another name",
+        ),
+        ("sgd", "optimizer", "optimizer 'Sgd' differs only in case from 'SGD', provided by torch.optim"),
+        ("adam_w", "optimizer", "optimizer 'AdamW' is already provided by torch.optim"),
+        (
+            "lars",
+            "optimizer",
+            "optimizer 'Lars' differs only in case from 'LARS', provided by customrun-lars",
+        ),
+        ("step-lr", "scheduler", "parameter scheduler 'StepLr' differs only in case from 'StepLR', provided"),
+        (
+            "checkpointhook",
+            "hook",
+            "hook 'Checkpointhook' differs only in case from 'CheckpointHook', provided",
+        ),
+    ],
+)
+def test_a_name_the_kind_resolves_or_one_differing_only_in_case_is_refused(
+    tmp_path: Path, name: str, kind: str, message: str
+) -> None:
+    """Entry points resolve before torch.optim, so ``Adam`` would replace torch's in every config; and
+    ``type`` is case-sensitive, so ``Sgd`` beside ``SGD`` turns a slip of case into another optimizer."""
+    assert refused(tmp_path, name, kind).startswith(f"error: {message}")
+
+
+def test_lion_makes_the_class_and_entry_point_lion(tmp_path: Path) -> None:
+    """Issue 18: ``lion --kind optimizer`` gave ``LionOptimizer``; a config now says ``type = "Lion"``."""
+    code, out, _ = new_plugin("lion", "--kind", "optimizer", "--dir", str(tmp_path))
+    assert code == 0
+    root = tmp_path / "customrun-lion"
+    assert out.startswith(f"created {root}: optimizer Lion (customrun.optimizers)\n")
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["entry-points"] == {"customrun.optimizers": {"Lion": "customrun_lion.optimizer:Lion"}}
+    module = (root / "customrun_lion" / "optimizer.py").read_text(encoding="utf-8")
+    assert "\nclass Lion(Optimizer):\n" in module
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    assert 'type = "Lion"' in block
+    assert tomllib.loads(block)["optim_wrapper"]["optimizer"]["type"] == "Lion"
+    test = (root / "tests" / "test_optimizer.py").read_text(encoding="utf-8")
+    assert "from customrun_lion import Lion\n" in test
+    assert 'registry.resolve("optimizers", "Lion")' in test
+    assert '"type": "Lion"' in test
+    assert "LionOptimizer" not in "".join(
+        p.read_text(encoding="utf-8") for p in root.rglob("*") if p.is_file()
     )
 
 
@@ -210,12 +280,25 @@ def fresh_environment(site: Path) -> dict[str, str]:
     return env
 
 
+# For each kind, a name as a user writes it and the class and entry point it must give.
+AS_WRITTEN = {
+    "hook": ("my_hook", "MyHook"),
+    "optimizer": ("lion", "Lion"),
+    "scheduler": ("WarmupHold", "WarmupHold"),
+    "constructor": ("demo-constructor", "DemoConstructor"),
+    "loop": ("demo-loop", "DemoLoop"),
+    "wrapper": ("nan-guard", "NanGuard"),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_generated_plugin_installs_and_passes_its_own_tests(tmp_path: Path, kind: str) -> None:
     """The core and torch come from this environment, the plugin only from its wheel: ``-P`` keeps
-    the source folder off ``sys.path``."""
-    names, root = write_plugin(f"demo-{kind}", kind, tmp_path)
+    the source folder off ``sys.path``. The installed metadata publishes the component under the
+    name as written (``lion`` -> ``Lion``), which the generated tests resolve and train with."""
+    name, component = AS_WRITTEN[kind]
+    names, root = write_plugin(name, kind, tmp_path)
     site = tmp_path / "site"
     pip_install(root, site)
     assert (site / names.package / f"{PLUGIN_KINDS[kind].module}.py").is_file()
@@ -227,4 +310,4 @@ def test_a_generated_plugin_installs_and_passes_its_own_tests(tmp_path: Path, ki
     (row,) = [r for r in json.loads(listing) if r["distribution"] == names.dist]
     assert row["version"] == "0.1.0"
     assert row["status"] == "not imported"
-    assert row["provides"] == {PLUGIN_KINDS[kind].group: [names.component]}
+    assert row["provides"] == {PLUGIN_KINDS[kind].group: [component]}
