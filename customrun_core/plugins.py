@@ -7,15 +7,13 @@ and error, and the run stops before anything is built. Listing plugins never loa
 
 from __future__ import annotations
 
-import importlib
-import sys
 import warnings
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from customrun_core import registry
 from customrun_core.errors import ConfigError, PluginError, first_line
+from customrun_core.import_paths import load_module
 
 
 def load_plugins(hooks: Any) -> None:
@@ -51,19 +49,13 @@ def load_plugins(hooks: Any) -> None:
 def import_custom_modules(modules: Iterable[str], allow_failed: bool, file: str) -> None:
     """Import the modules of ``custom_imports`` (MMEngine's way to register components).
 
-    The working directory and the config file's directory are put on ``sys.path`` first, so
-    project modules and modules kept beside the config import without setting PYTHONPATH.
+    A module no installed package provides is looked for beside the config file, then in the
+    working directory (:func:`customrun_core.import_paths.load_module`: after installed
+    packages, so a local file never shadows one), without setting PYTHONPATH.
     """
-    modules = list(modules)
-    if not modules:
-        return
-    places = ["", str(Path(file).resolve().parent)] if Path(file).is_file() else [""]
-    for place in places:
-        if place not in sys.path:
-            sys.path.insert(0, place)
     for index, module in enumerate(modules):
         try:
-            importlib.import_module(module)
+            load_module(module, file)
         except Exception as error:  # whatever the module raised while importing
             detail = f"cannot import {module!r}: {first_line(error)}"
             if not allow_failed:

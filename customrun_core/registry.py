@@ -5,7 +5,9 @@ A ``type`` string in a config resolves, in this order, to
 1. a name registered in this process with :func:`register` (modules named in ``custom_imports``);
 2. the entry point of that name in the kind's group (``customrun.<kind>``), imported only now;
 3. for optimizers, the ``torch.optim`` class of that name;
-4. an import path ``package.module:Name`` (or ``package.module.Name``).
+4. an import path ``package.module:Name`` (or ``package.module.Name``): installed modules first,
+   then modules beside the config file, then in the working directory
+   (:mod:`customrun_core.import_paths`).
 
 Two distributions publishing one name in one kind is an error that says how to pick one:
 ``type = "customrun-lars:LARS"``.

@@ -31,7 +31,9 @@ from customrun_core.errors import closest, did_you_mean
 DROP: Any = object()  # a value left out
 
 RUN_KEYS = [f.name for f in attrs.fields(RunConfig) if f.metadata.get("config", True)]
-DATALOADER_KEYS = [f.name for f in attrs.fields(DataLoaderConfig)]
+# MMEngine's collate_fn and sampler are registry tables (type='pseudo_collate'), customrun's import
+# paths: no value carries over (the sampler's shuffle does, below).
+DATALOADER_KEYS = [f.name for f in attrs.fields(DataLoaderConfig) if f.name not in ("collate_fn", "sampler")]
 RANDOMNESS_KEYS = tuple(f.name for f in attrs.fields(Randomness))
 DIST_CFG_KEYS = tuple(f.name for f in attrs.fields(DistConfig))
 # MMEngine's top-level keys that customrun has no twin for, with what to do instead.

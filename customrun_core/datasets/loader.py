@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
 import attrs
 
-from customrun_core.build import build
+from customrun_core.build import build, call_checked, check_arguments, split_type
 from customrun_core.config.schema import structure
 from customrun_core.errors import ConfigError
+from customrun_core.import_paths import import_component, import_function
 
 
 @attrs.frozen
@@ -20,6 +24,12 @@ class DataLoaderConfig:
     ``pin_memory = "auto"`` pins batches when the run's device is CUDA (pinned memory is what
     makes the loops' ``non_blocking`` copies asynchronous); ``prefetch_factor`` (batches loaded
     ahead by each worker, torch's default 2) and ``persistent_workers`` need worker processes.
+
+    ``collate_fn = "my_module:my_collate"`` names a plain Python function by import path (the one
+    place a config names a function, not a class; builtins and the standard library are refused).
+    ``sampler = {type = "my_module:MySampler", ...}`` builds a ``torch.utils.data.Sampler``
+    subclass, given the dataset as its ``data_source`` or ``dataset`` argument and, when it takes
+    both, ``num_replicas`` and ``rank`` (as ``DistributedSampler``); it replaces ``shuffle``.
     """
 
     dataset: dict[str, Any]
@@ -30,6 +40,8 @@ class DataLoaderConfig:
     pin_memory: bool | Literal["auto"] = "auto"
     persistent_workers: bool = False
     prefetch_factor: int | None = attrs.field(default=None, metadata={"minimum": 1})
+    collate_fn: str | None = None
+    sampler: dict[str, Any] | None = None
 
 
 _WORKER_SETTINGS = ("prefetch_factor", "persistent_workers")
@@ -47,7 +59,96 @@ def check_dataloader(cfg: Any, key: str, file: str) -> DataLoaderConfig:
                     file=file,
                     key=f"{key}.{name}",
                 )
+    if table.sampler is not None and table.shuffle:
+        raise ConfigError(
+            "expected shuffle or a sampler, got both: the sampler decides the order; leave shuffle out",
+            file=file,
+            key=f"{key}.shuffle",
+        )
+    _collate_function(table, key, file)
+    _sampler_class(table, key, file)
     return table
+
+
+def _located(error: ConfigError, file: str, key: str) -> ConfigError:
+    return error.located(file=file, key_prefix=key)
+
+
+def _collate_function(table: DataLoaderConfig, key: str, file: str) -> Callable[[list[Any]], Any] | None:
+    if table.collate_fn is None:
+        return None
+    try:
+        collate: Callable[[list[Any]], Any] = import_function(table.collate_fn, "collate_fn")
+    except ConfigError as error:
+        raise _located(error, file, f"{key}.collate_fn") from None
+    return collate
+
+
+def _sampler_class(table: DataLoaderConfig, key: str, file: str) -> tuple[Any, dict[str, Any]] | None:
+    """The sampler's class and its arguments, checked against its signature (the dataset and the
+    shard it is given count as passed)."""
+    if table.sampler is None:
+        return None
+    where = f"{key}.sampler"
+    try:
+        type_name, kwargs = split_type(table.sampler, where)
+        if not isinstance(type_name, str) or not (":" in type_name or "." in type_name):
+            raise ConfigError(
+                f"expected an import path 'module:Class' (e.g. 'torch.utils.data:WeightedRandomSampler'), "
+                f"got {type_name!r}",
+                key=f"{where}.type",
+            )
+        try:
+            target = import_component(type_name, "samplers", "sampler")
+        except ConfigError as error:
+            raise error.located(key_prefix=f"{where}.type") from None
+        check_arguments(target, kwargs, _sampler_injected(target, None, 0, 1), where)
+    except ConfigError as error:
+        raise error.located(file=file) from None
+    return target, kwargs
+
+
+def _sampler_injected(target: Any, dataset: Any, rank: int, world_size: int) -> dict[str, Any]:
+    """What customrun passes a user's sampler itself: the dataset, and this process's shard when
+    the sampler takes ``num_replicas`` and ``rank`` (as ``DistributedSampler`` does)."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return {}
+    injected: dict[str, Any] = {}
+    for name in ("data_source", "dataset"):
+        if name in params:
+            injected[name] = dataset
+            break
+    if "num_replicas" in params and "rank" in params:
+        injected.update(num_replicas=world_size, rank=rank)
+    return injected
+
+
+def _user_sampler(
+    table: DataLoaderConfig, key: str, file: str, dataset: Any, rank: int, world_size: int
+) -> Any:
+    found = _sampler_class(table, key, file)
+    assert found is not None  # only called with a sampler table
+    target, kwargs = found
+    injected = _sampler_injected(target, dataset, rank, world_size)
+    if world_size > 1 and "num_replicas" not in injected:
+        warnings.warn(
+            f"{file}: {key}.sampler: {target.__name__} takes no num_replicas and rank, so each of the "
+            f"{world_size} processes reads every sample it yields unless it shards by itself",
+            stacklevel=3,
+        )
+    try:
+        return call_checked(target, kwargs, f"{key}.sampler", **injected)
+    except ConfigError as error:
+        raise error.located(file=file) from None
+
+
+def _collate_then_channels_last(collate: Callable[[list[Any]], Any], samples: list[Any]) -> Any:
+    """A user's ``collate_fn``, then channels-last batches (module-level: picklable for workers)."""
+    from customrun_core.batch import to_channels_last
+
+    return to_channels_last(collate(samples))
 
 
 class EpochShuffleSampler:
@@ -154,6 +255,7 @@ def build_dataloader(
     *,
     device: Any = None,
     channels_last: bool = False,
+    dataset: Any = None,
 ) -> Any:
     """A ``DataLoader`` whose shuffle order depends only on ``seed`` and the epoch.
 
@@ -167,16 +269,22 @@ def build_dataloader(
     from torch.utils.data import DataLoader
 
     table = check_dataloader(cfg, key, file)
-    dataset = build("datasets", table.dataset, key=f"{key}.dataset")
+    if dataset is None:  # else a Dataset given from Python, in place of the table
+        dataset = build("datasets", table.dataset, key=f"{key}.dataset")
     generator = torch.Generator().manual_seed(seed)  # the loader's own: the global one stays untouched
-    sampler = _sampler(dataset, table.shuffle, seed, rank, world_size, train, table.drop_last)
-    if train:
+    if table.sampler is not None:
+        sampler = _user_sampler(table, key, file, dataset, rank, world_size)
+    else:
+        sampler = _sampler(dataset, table.shuffle, seed, rank, world_size, train, table.drop_last)
+    if train:  # a user's sampler too: mid-epoch resume skips the batches already trained
         sampler = ResumableSampler(sampler, len(dataset), table.batch_size, generator, seed)
     pin_memory = table.pin_memory
     if pin_memory == "auto":
         pin_memory = device is not None and torch.device(device).type == "cuda"
-    collate_fn: Callable[[list[Any]], Any] | None = None  # None: the DataLoader's default_collate
-    if channels_last:
+    collate_fn = _collate_function(table, key, file)  # None: the DataLoader's default_collate
+    if channels_last and collate_fn is not None:
+        collate_fn = functools.partial(_collate_then_channels_last, collate_fn)
+    elif channels_last:
         from customrun_core.batch import collate_channels_last as collate_fn
     return DataLoader(
         dataset,
