@@ -145,8 +145,8 @@ MEANINGS: dict[str, str] = {
     "load_from": "a checkpoint whose weights are loaded before training (weights only)",
     "resume": "`true`: resume from the work directory's newest checkpoint; a path: from that file",
     "plugins": "plugins to switch on or off, and requirements the installed ones must meet (below)",
-    "custom_imports.imports": "modules imported before anything is built, with the working directory and"
-    " the config file's directory on `sys.path`",
+    "custom_imports.imports": "modules imported before anything is built; one not installed is found beside"
+    " the config file, then in the working directory ([Your own code](own-code.md))",
     "custom_imports.allow_failed_imports": "`false`: a module that fails to import is an error naming it;"
     " `true`: a warning",
     "randomness.seed": "the seed (at least 0); none: drawn at random, logged and saved in the checkpoint",
