@@ -85,7 +85,7 @@ def check(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> None:
 
 def _check_data(cfg: RunConfig, component: Any, built: Mapping[str, Any]) -> None:
     from customrun_core.datasets.loader import check_dataloader
-    from customrun_core.metrics.evaluator import metric_tables
+    from customrun_core.metrics.evaluator import tables_to_check
 
     for mode in MODES:
         loader = getattr(cfg, f"{mode}_dataloader")
@@ -93,7 +93,7 @@ def _check_data(cfg: RunConfig, component: Any, built: Mapping[str, Any]) -> Non
             with located(cfg.source):
                 table = check_dataloader(loader, f"{mode}_dataloader", cfg.source)
             component("datasets", table.dataset, f"{mode}_dataloader.dataset")
-        for key, metric in metric_tables(getattr(cfg, f"{mode}_evaluator", None), f"{mode}_evaluator"):
+        for key, metric in tables_to_check(getattr(cfg, f"{mode}_evaluator", None), f"{mode}_evaluator"):
             component("metrics", metric, key)
 
 

@@ -38,6 +38,7 @@ _IMPORT_PATH_CONTRACTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "models": ("torch.nn:Module", ()),
     "model_wrappers": ("torch.nn:Module", ()),
     "datasets": ("torch.utils.data:Dataset", ()),
+    # A torchmetrics Metric or MetricCollection class is a metric too: see _check_contract.
     "metrics": (None, ("reset", "process", "compute")),
     # Not a registry kind: a dataloader's ``sampler`` table names its class by import path only.
     "samplers": ("torch.utils.data:Sampler", ()),
@@ -45,6 +46,11 @@ _IMPORT_PATH_CONTRACTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
 
 
 def _check_contract(kind: str, label: str, path: str, target: Any) -> Any:
+    if kind == "metrics":  # a torchmetrics class resolves to the factory of its adapter
+        from customrun_core.metrics.torchmetrics_adapter import is_torchmetrics, metric_factory
+
+        if inspect.isclass(target) and is_torchmetrics(target):
+            return metric_factory(target)
     base_path, methods = _IMPORT_PATH_CONTRACTS[kind]
     if base_path is not None:
         module_name, _, name = base_path.partition(":")
@@ -156,6 +162,10 @@ def local_modules(dirs: Sequence[str]) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
+# Modules that an extra of customrun-core installs (``pip install 'customrun-core[metrics]'``).
+_EXTRAS = {"torchmetrics": "metrics"}
+
+
 def import_module(module_name: str, label: str) -> ModuleType:
     """:func:`load_module` for a config's import path, its failure as one line led by ``label``.
 
@@ -166,6 +176,12 @@ def import_module(module_name: str, label: str) -> ModuleType:
     try:
         return load_module(module_name)
     except Exception as error:  # whatever the module raised while importing
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        if missing in _EXTRAS:  # an optional dependency of customrun-core: say which extra has it
+            extra = _EXTRAS[missing]
+            raise ComponentError(
+                f"{label}: {missing} is not installed: pip install 'customrun-core[{extra}]'"
+            ) from None
         raise ComponentError(f"{label}: cannot import module {module_name!r} ({first_line(error)})") from None
 
 
