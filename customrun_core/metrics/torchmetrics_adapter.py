@@ -98,13 +98,13 @@ class TorchMetric:
         device (the runner's), so a CUDA run accumulates on the GPU."""
         from customrun_core.models.base import unpack_batch
 
-        preds = self._pick(outputs, self.preds_key, "preds_key", "val_step/test_step returned")
+        preds = self._pick(outputs, self.preds_key, "preds_key", "the outputs of val_step/test_step")
         if self.target_key is None:
             target = unpack_batch(data_batch)[1]
             if target is None:
                 raise ConfigError(f"{self.label}: the batch has no targets; name them with target_key")
         else:
-            target = self._pick(data_batch, self.target_key, "target_key", "the batch is")
+            target = self._pick(data_batch, self.target_key, "target_key", "the batch")
         device = getattr(preds, "device", None)
         if device is not None and device != self._device:
             self.metric.to(device)
@@ -115,12 +115,12 @@ class TorchMetric:
         if key is None:
             if isinstance(holder, Mapping):
                 raise ConfigError(
-                    f"{self.label}: {what} a dict ({', '.join(map(str, holder))}); set {option}"
+                    f"{self.label}: {what} is a dict ({', '.join(map(str, holder))}); set {option}"
                 )
             return holder
         if not isinstance(holder, Mapping) or key not in holder:
             keys = ", ".join(map(str, holder)) if isinstance(holder, Mapping) else type(holder).__name__
-            raise ConfigError(f"{self.label}: {option} {key!r} is not in what {what} ({keys})")
+            raise ConfigError(f"{self.label}: {option} {key!r} is not in {what} ({keys})")
         return holder[key]
 
     @property

@@ -190,7 +190,9 @@ def test_predictions_and_targets_by_key() -> None:
     built = Evaluator([torchmetrics.classification.BinaryAccuracy()])  # a built metric: adapted
     built.process((None, torch.tensor([1, 0])), torch.tensor([0.9, 0.8]))
     assert built.evaluate() == {"binary_accuracy": pytest.approx(0.5)}
-    with pytest.raises(ConfigError, match=r"returned a dict \(logits\); set preds_key"):
+    with pytest.raises(ConfigError, match=r"target_key 'label' is not in the batch \(inputs, targets\)"):
+        evaluator.process({"inputs": None, "targets": None}, {"logits": logits})
+    with pytest.raises(ConfigError, match=r"val_step/test_step is a dict \(logits\); set preds_key"):
         Evaluator.from_config({"type": ACCURACY, "num_classes": 3}, "k").process(
             (None, None), {"logits": logits}
         )
