@@ -33,8 +33,8 @@ class ComponentNames:
 
     Args:
         custom_imports: the config's ``custom_imports.imports``.
-        search_dirs: where those modules are looked for (customrun puts the working directory
-            and the TOML file's directory on ``sys.path``).
+        search_dirs: where those modules are looked for (customrun finds a module no installed
+            package provides in the TOML file's directory, then the working directory).
     """
 
     def __init__(self, custom_imports: Iterable[str], search_dirs: Iterable[Path]) -> None:
