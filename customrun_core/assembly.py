@@ -256,17 +256,12 @@ def build_eval_loop(
 ) -> Any:
     """The ``val_cfg`` / ``test_cfg`` loop over ``dataloader`` with its evaluator; metrics given
     from Python (in ``built``) are used as they are."""
-    from customrun_core.metrics.evaluator import Evaluator, metric_tables
+    from customrun_core.metrics.evaluator import Evaluator
 
     key = f"{mode}_evaluator"
     evaluator_cfg = required(cfg, key, f"when {mode}_dataloader is set")
-    built = built or {}
     with located(cfg.source):
-        tables = metric_tables(evaluator_cfg, key)
-        if any(path in built for path, _ in tables):
-            evaluator = Evaluator([built.get(path) or build("metrics", t, key=path) for path, t in tables])
-        else:
-            evaluator = Evaluator.from_config(evaluator_cfg, key)
+        evaluator = Evaluator.from_config(evaluator_cfg, key, built)
         return build(
             "loops",
             getattr(cfg, f"{mode}_cfg") or {},

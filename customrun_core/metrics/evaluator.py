@@ -51,8 +51,9 @@ class Evaluator:
         self.metrics = [as_metric(m) for m in metrics]
 
     @classmethod
-    def from_config(cls, cfg: Any, key: str) -> Evaluator:
-        """Build every metric of ``cfg`` (tables; a built metric object is taken as it is).
+    def from_config(cls, cfg: Any, key: str, built: Mapping[str, Any] | None = None) -> Evaluator:
+        """Build every metric of ``cfg`` (tables; a built metric object, in ``cfg`` or in ``built``
+        by key path as :mod:`customrun_core.config.built` takes it out, is taken as it is).
 
         Raises:
             ConfigError: a metric's table is wrong, or two torchmetrics metrics would log under
@@ -63,7 +64,8 @@ class Evaluator:
         metrics = []
         names: dict[str, str] = {}
         for k, table in metric_tables(cfg, key):
-            metric = as_metric(build("metrics", table, key=k) if isinstance(table, Mapping | str) else table)
+            given = (built or {}).get(k, table)
+            metric = as_metric(build("metrics", given, key=k) if isinstance(given, Mapping | str) else given)
             name = metric.name if isinstance(metric, TorchMetric) else ""
             if name and name in names:
                 raise ConfigError(
