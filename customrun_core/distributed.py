@@ -65,10 +65,20 @@ def teardown(wait_for_peers: bool = False) -> None:
     After a clean run every process first waits for the others, so none tears the group down while
     a peer still uses it (Gloo then aborts the process at exit). After an error nobody waits: the
     failing process leaves at once and torchrun stops the others.
+
+    Under Gloo the wait is ``monitored_barrier``, which runs in this thread, not ``barrier``: a
+    DistributedDataParallel keeps the group alive past ``destroy_process_group``, and a Gloo
+    ``barrier`` is finished by one of the group's worker threads, which may still be releasing
+    it (and the tensors of earlier collectives it holds) while the interpreter shuts down;
+    needing the GIL then, that thread aborts the process ("terminate called without an active
+    exception", exit -6, seen about once in ten runs on a loaded machine).
     """
     if is_initialized():
         if wait_for_peers:
-            dist.barrier()
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier()
+            else:
+                dist.barrier()
         dist.destroy_process_group()
 
 
