@@ -4,6 +4,12 @@ Arguments are checked against the component's signature before it is called, so 
 argument or a wrong type is a one-line error naming the key path, not a ``TypeError`` from deep
 inside a constructor. Errors raised by nested builds carry their key path relative to the
 table being built; each level prefixes its own key.
+
+Nested tables (the rule ``docs/own-code.md`` states): a component named by a registered name
+(customrun's own, a plugin's) gets its nested tables as they are written and builds them itself,
+as MMEngine's do. A model or a dataset named by an import path (``module:Name``) is plain PyTorch
+code that knows nothing of tables, so every table with a ``type`` among its arguments (also inside
+an array or a table without ``type``) is built first, innermost first, by the same rule.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from __future__ import annotations
 import copy
 import inspect
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from customrun_core import registry
+from customrun_core import import_paths, registry
 from customrun_core.config import types
 from customrun_core.errors import ConfigError, closest, describe
 
@@ -53,11 +59,18 @@ def _hints(target: Any) -> dict[str, Any]:
 
 
 def check_arguments(
-    target: Any, kwargs: Mapping[str, Any], injected: Mapping[str, Any], key: str, label: str | None = None
+    target: Any,
+    kwargs: Mapping[str, Any],
+    injected: Mapping[str, Any],
+    key: str,
+    label: str | None = None,
+    built_later: Collection[str] = (),
 ) -> None:
     """Raise a :class:`ConfigError` if ``target(**injected, **kwargs)`` cannot bind or has a
     value of the wrong type. An argument the runner passes itself (``injected``) is not the
-    config's to set. ``label`` names ``target`` in messages (its ``__name__`` by default)."""
+    config's to set. ``label`` names ``target`` in messages (its ``__name__`` by default). The
+    arguments in ``built_later`` hold tables that become objects before the call: their types
+    are not checked here."""
     sig = _signature(target)
     if sig is None:
         return
@@ -81,7 +94,7 @@ def check_arguments(
             raise ConfigError("required argument is missing", key=join_key(key, name))
     hints = _hints(target)
     for name, value in kwargs.items():
-        if name in hints:
+        if name in hints and name not in built_later:
             problem = types.check(value, hints[name])
             if problem:
                 raise ConfigError(problem, key=join_key(key, name))
@@ -98,22 +111,101 @@ def resolve_type(kind: str, type_name: Any, key: str) -> Any:
 def resolve_checked(
     kind: str, cfg: Any, key: str, default_type: str | None = None, **injected: Any
 ) -> tuple[Any, dict[str, Any]]:
-    """The component class and its keyword arguments, checked but not yet called."""
-    type_name, kwargs = split_type(cfg, key, default_type)
-    target = resolve_type(kind, type_name, key)
-    check_arguments(target, kwargs, injected, key)
-    return target, kwargs
+    """The component class and its keyword arguments, checked but not yet called (nested tables
+    that :func:`build` would build first are checked too, and stay tables)."""
+    return _resolve(kind, cfg, key, default_type, injected)[:2]
 
 
 def build(kind: str, cfg: Any, key: str, default_type: str | None = None, **injected: Any) -> Any:
-    """Build one component: ``resolve(kind, cfg.type)(**injected, **rest_of_cfg)``.
+    """Build one component: ``resolve(kind, cfg.type)(**injected, **rest_of_cfg)``, nested tables
+    first for a model or dataset named by import path (see the module's docstring).
 
     Raises:
         ConfigError: unknown type, bad arguments, or a ``ValueError`` from the constructor (a value
             it refuses), each with ``key`` in the key path.
     """
-    target, kwargs = resolve_checked(kind, cfg, key, default_type, **injected)
+    target, kwargs, nested = _resolve(kind, cfg, key, default_type, injected)
+    for name in nested:
+        kwargs[name] = _build_nested(kwargs[name], join_key(key, name))
     return call_checked(target, kwargs, key, **injected)
+
+
+# Kinds whose classes named by import path get their nested tables built (plain PyTorch code).
+NESTING_KINDS = ("models", "datasets")
+
+
+def _resolve(
+    kind: str, cfg: Any, key: str, default_type: str | None, injected: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any], list[str]]:
+    type_name, kwargs = split_type(cfg, key, default_type)
+    target = resolve_type(kind, type_name, key)
+    nested: list[str] = []
+    if kind in NESTING_KINDS and _by_import_path(kind, type_name):
+        nested = [name for name, value in kwargs.items() if _check_nested(value, join_key(key, name))]
+    check_arguments(target, kwargs, injected, key, built_later=nested)
+    return target, kwargs, nested
+
+
+def _by_import_path(kind: str, type_name: Any) -> bool:
+    return (
+        isinstance(type_name, str)
+        and (":" in type_name or "." in type_name)
+        and type_name not in registry.known_names(kind)
+    )
+
+
+def _nested_target(table: Mapping[str, Any], key: str) -> tuple[Any, dict[str, Any], list[str]]:
+    """A nested table's class (a registered model or dataset, or by import path a model, dataset,
+    sampler or transform class) and its checked arguments, with those it will build first."""
+    type_name, kwargs = split_type(table, key)
+    kind = next((k for k in NESTING_KINDS if type_name in registry.known_names(k)), None)
+    if kind is not None:
+        return _resolve(kind, table, key, None, {})
+    if not (isinstance(type_name, str) and (":" in type_name or "." in type_name)):
+        names = sorted({n for k in NESTING_KINDS for n in registry.known_names(k)})
+        raise ConfigError(
+            f"unknown component {type_name!r} in a nested table (no registered model or dataset, no "
+            "import path)",
+            key=join_key(key, "type"),
+            suggestions=closest(str(type_name), names),
+        )
+    try:
+        target = import_paths.import_nested(type_name, "component")
+    except ConfigError as error:
+        raise error.located(key_prefix=join_key(key, "type")) from error.__cause__
+    nested = [name for name, value in kwargs.items() if _check_nested(value, join_key(key, name))]
+    check_arguments(target, kwargs, {}, key, built_later=nested)
+    return target, kwargs, nested
+
+
+def _check_nested(value: Any, key: str) -> bool:
+    """Check the tables with a ``type`` in ``value``; whether there is any."""
+    if isinstance(value, Mapping):
+        if "type" in value:
+            _nested_target(value, key)
+            return True
+        items = [(join_key(key, str(k)), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return False
+    found = False
+    for item_key, item in items:  # every one is checked, not only up to the first table
+        found = _check_nested(item, item_key) or found
+    return found
+
+
+def _build_nested(value: Any, key: str) -> Any:
+    if isinstance(value, Mapping):
+        if "type" in value:
+            target, kwargs, nested = _nested_target(value, key)
+            for name in nested:
+                kwargs[name] = _build_nested(kwargs[name], join_key(key, name))
+            return call_checked(target, kwargs, key)
+        return {k: _build_nested(v, join_key(key, str(k))) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_build_nested(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def call_checked(target: Any, kwargs: Mapping[str, Any], key: str, **injected: Any) -> Any:

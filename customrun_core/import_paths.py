@@ -45,7 +45,35 @@ _IMPORT_PATH_CONTRACTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
 }
 
 
+# Packages whose model-building functions a ``model`` (or nested) table may name: their functions
+# are documented to return an ``nn.Module`` (``torchvision.models:resnet18``, ``timm:create_model``).
+MODEL_FACTORY_PACKAGES: tuple[str, ...] = ("torchvision.models", "timm")
+
+
+def _model_factory(target: Any) -> Any:
+    """``target`` as a checked model factory when it is a function of MODEL_FACTORY_PACKAGES, else None."""
+    module = getattr(target, "__module__", None) or ""
+    if not inspect.isfunction(target) or not any(
+        module == package or module.startswith(package + ".") for package in MODEL_FACTORY_PACKAGES
+    ):
+        return None
+    from torch import nn
+
+    @functools.wraps(target)
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        model = target(*args, **kwargs)
+        if not isinstance(model, nn.Module):
+            raise ComponentError(
+                f"{module}.{target.__name__} returned a {type(model).__name__}, not an nn.Module"
+            )
+        return model
+
+    return factory
+
+
 def _check_contract(kind: str, label: str, path: str, target: Any) -> Any:
+    if kind == "models" and (factory := _model_factory(target)) is not None:
+        return factory
     if kind == "metrics":  # a torchmetrics class resolves to the factory of its adapter
         from customrun_core.metrics.torchmetrics_adapter import is_torchmetrics, metric_factory
 
@@ -79,6 +107,37 @@ def import_component(path: str, kind: str, label: str) -> Any:
     return _check_contract(kind, label, path, _import_attribute(path, label))
 
 
+def import_nested(path: str, label: str) -> Any:
+    """The class that a nested table's ``path`` names (see :mod:`customrun_core.build`): a model,
+    a dataset, a sampler, or a transform, which is a class whose instances are called
+    (``torchvision.transforms:Compose``, ``ToTensor``) defined outside the standard library.
+
+    Raises:
+        ComponentError: the module does not import, has no such attribute, or the attribute is none
+            of these.
+    """
+    target = _import_attribute(path, label)
+    for kind in ("models", "datasets", "samplers"):
+        with contextlib.suppress(ComponentError):
+            return _check_contract(kind, label, path, target)
+    if (
+        inspect.isclass(target)
+        and _outside_stdlib(target)
+        and any("__call__" in vars(c) for c in target.__mro__[:-1])
+    ):
+        return target
+    what = "a class" if inspect.isclass(target) else f"a {type(target).__name__}"
+    raise ComponentError(
+        f"{label} {path!r} is {what}, not a model (torch.nn.Module), a dataset, a sampler or a transform "
+        "(a class with __call__, outside the standard library): an import path must name a component class"
+    )
+
+
+def _outside_stdlib(target: Any) -> bool:
+    top = (getattr(target, "__module__", None) or "builtins").partition(".")[0]
+    return top != "builtins" and top not in sys.stdlib_module_names
+
+
 def _import_attribute(path: str, label: str) -> Any:
     module_name, sep, attr = path.partition(":")
     if not sep:
@@ -107,9 +166,12 @@ def import_function(path: str, label: str) -> Any:
     """
     target = _import_attribute(path, label)
     module = getattr(target, "__module__", None) or "builtins"
-    top = module.partition(".")[0]
-    if not inspect.isfunction(target) or top == "builtins" or top in sys.stdlib_module_names:
-        where = f"from the standard library ({module})" if top in sys.stdlib_module_names else ""
+    if not inspect.isfunction(target) or not _outside_stdlib(target):
+        where = (
+            f"from the standard library ({module})"
+            if module.partition(".")[0] in sys.stdlib_module_names
+            else ""
+        )
         what = "a function " + where if inspect.isfunction(target) else f"a {type(target).__name__}"
         raise ComponentError(
             f"{label} {path!r} is {what.strip()}, not a function defined in your code or an installed "

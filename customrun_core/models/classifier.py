@@ -39,7 +39,8 @@ class SupervisedModel(BaseModel):
 
     Args:
         backbone: a model table (``{type = "MLP", ...}``, ``{type = "my_model:Net"}``,
-            ``{type = "torchvision.models:resnet18"}``) or an ``nn.Module``.
+            ``{type = "torchvision.models:resnet18", num_classes = 10}``: the model functions of
+            torchvision and timm are the factories an import path may name) or an ``nn.Module``.
         loss: a loss table or name (see :func:`build_loss`).
     """
 
