@@ -160,7 +160,9 @@ def test_customrun_components_get_their_nested_tables_as_written() -> None:
     assert type(model.backbone).__name__ == "Encoder"  # built by ClassifierModel itself, as before
 
 
-def test_the_check_builds_nothing_and_finds_a_misspelt_nested_argument(tmp_path: Path, module: object) -> None:
+def test_the_check_builds_nothing_and_finds_a_misspelt_nested_argument(
+    tmp_path: Path, module: object
+) -> None:
     pipeline = {"type": "crt_nested:Compose", "transforms": [{"type": "crt_nested:Scale", "factr": 2.0}]}
     config = _config(tmp_path, MODEL, {"type": "crt_nested:Points", "size": 8, "transform": pipeline})
     with pytest.raises(ConfigError) as caught:
