@@ -213,7 +213,7 @@ def test_model_functions_of_the_factory_packages_build_models_and_others_are_ref
     with pytest.raises(ConfigError, match="widht") as caught:  # checked against the function's signature
         build("models", {"type": "crt_nested:encoder", "widht": 5}, key="model")
     assert caught.value.key == "model.widht"
-    with pytest.raises(ConfigError, match="returned a int, not an nn.Module"):
+    with pytest.raises(ConfigError, match=r"returned a int, not an nn\.Module"):
         build("models", {"type": "crt_nested:not_a_model", "width": 5}, key="model")
 
 
