@@ -1,5 +1,6 @@
-"""customrun-ema: an exponential moving average of the weights (``custom_hooks = [{ type = "EMAHook" }]``)."""
+"""customrun-ema: MMEngine's EMAHook, a moving average of the weights (``custom_hooks = [{ type = "EMAHook" }]``)."""
 
+from customrun_ema.averaging import ExponentialMovingAverage, MomentumAnnealingEMA, StochasticWeightAverage
 from customrun_ema.hook import EMAHook
 
-__all__ = ["EMAHook"]
+__all__ = ["EMAHook", "ExponentialMovingAverage", "MomentumAnnealingEMA", "StochasticWeightAverage"]

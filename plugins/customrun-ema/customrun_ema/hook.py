@@ -1,4 +1,4 @@
-"""EMAHook: an exponential moving average of the model's weights, swapped in for validation and test.
+"""EMAHook: a moving average of the model's weights (MMEngine's), swapped in for validation and test.
 
 Written against customrun's public API only: :class:`customrun_core.Hook`, :func:`unwrap_model`,
 the hook points' arguments and the runner attributes hooks may read.
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from customrun_core import Hook, Priority, unwrap_model
 from customrun_core.errors import ConfigError
 
+from customrun_ema.averaging import Averaging, build_averaging
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -19,69 +21,68 @@ EMA_KEY = "ema_state_dict"
 """The checkpoint key holding the average's state (MMEngine's name and layout)."""
 
 _PREFIX = "module."  # MMEngine's layout: the averaged model's keys under ``module.``
-EMA_TYPES = ("ExponentialMovingAverage",)
 
 
-def _check_arguments(
-    momentum: float, interval: int, begin_iter: int, begin_epoch: int, ema_type: str
-) -> None:
+def _check_begin(begin_iter: int, begin_epoch: int) -> None:
     """Refuse what MMEngine asserts on, naming the argument."""
-    if not 0.0 < momentum < 1.0:
-        raise ConfigError(f"expected a number between 0 and 1 (exclusive), got {momentum}", key="momentum")
-    if interval < 1:
-        raise ConfigError(f"expected an integer >= 1, got {interval}", key="interval")
     for key, value in (("begin_iter", begin_iter), ("begin_epoch", begin_epoch)):
         if value < 0:
             raise ConfigError(f"expected an integer >= 0, got {value}", key=key)
     if begin_iter and begin_epoch:
         raise ConfigError("set begin_iter or begin_epoch, not both", key="begin_epoch")
-    if ema_type not in EMA_TYPES:
-        raise ConfigError(f"expected one of {', '.join(EMA_TYPES)}, got {ema_type!r}", key="ema_type")
 
 
 class EMAHook(Hook):
-    """Keeps an exponential moving average (EMA) of the model's weights, as MMEngine's EMAHook.
+    """Keeps an average of the model's weights, as MMEngine's EMAHook; validation and test use it.
 
-    After each training iteration from ``begin_iter`` (or ``begin_epoch``) on, every ``interval``
-    updates: ``averaged = (1 - momentum) * averaged + momentum * weights``; the first update copies
-    the weights, and so does every iteration before the start. Validation and test run on the
-    average: it is copied into the model at ``before_val_epoch`` / ``before_test_epoch`` and the
-    model's own weights come back at ``after_val_epoch`` / ``after_test_epoch``.
-    Checkpoints hold the average under ``state_dict`` (ready to deploy) and, under
-    ``ema_state_dict``, the update count and the training weights; resuming puts both back.
+    After each training iteration from ``begin_iter`` (or ``begin_epoch``) on, the update count
+    ``steps`` goes up by one, and every ``interval`` updates the average takes the strategy's next
+    value (``ema_type``, see :mod:`customrun_ema.averaging`); the first update copies the weights,
+    and so does every iteration before the start. Validation and test run on the average: it is
+    copied into the model at ``before_val_epoch`` / ``before_test_epoch`` and the model's own
+    weights come back at ``after_val_epoch`` / ``after_test_epoch``. Checkpoints hold the average
+    under ``state_dict`` (ready to deploy or test) and, under ``ema_state_dict``, the update count
+    and the training weights (MMEngine's layout); resuming puts both back.
 
     Args:
-        momentum: weight of the current weights in each update (MMEngine's default 0.0002).
-        interval: update the average when the count of iterations since the start is a multiple of
-            ``interval`` (MMEngine's rule).
-        update_buffers: also average the buffers (BatchNorm statistics); otherwise validation uses
-            the model's own buffers.
-        begin_iter: start when ``runner.iter + 1 >= begin_iter``.
-        begin_epoch: start when ``runner.epoch + 1 >= begin_epoch`` (not with ``begin_iter``).
+        ema_type: the strategy: ``"ExponentialMovingAverage"`` (the default),
+            ``"MomentumAnnealingEMA"`` or ``"StochasticWeightAverage"``.
         strict_load: refuse a checkpoint whose keys do not match the average's (otherwise a warning
             names them).
-        ema_type: ``"ExponentialMovingAverage"``, the only strategy provided.
+        begin_iter: start when ``runner.iter + 1 >= begin_iter``.
+        begin_epoch: start when ``runner.epoch + 1 >= begin_epoch`` (not with ``begin_iter``).
+        momentum: the weight of the current weights in each update, in (0, 1); MMEngine's default
+            0.0002 when not given. Not for ``StochasticWeightAverage``.
+        gamma: ``MomentumAnnealingEMA`` only: the momentum is ``max(momentum, gamma / (gamma +
+            steps))``; MMEngine's default 100 when not given.
+        interval: average every ``interval`` updates.
+        update_buffers: also average the buffers (BatchNorm statistics; integer buffers are copied);
+            otherwise validation uses the model's own buffers.
 
     Attributes:
         averaged: the average, by ``state_dict`` key (parameters only unless ``update_buffers``).
-        steps: the count of iterations since the average started (MMEngine's ``steps``).
+        steps: the count of updates since the average started (MMEngine's ``steps``).
+        averaging: the strategy that ``ema_type`` names.
     """
 
     priority = Priority.NORMAL  # MMEngine's; mmdet/mmyolo configs say 49, which works here too
 
     def __init__(
         self,
-        momentum: float = 0.0002,
-        interval: int = 1,
-        update_buffers: bool = False,
+        ema_type: str = "ExponentialMovingAverage",
+        strict_load: bool = False,
         begin_iter: int = 0,
         begin_epoch: int = 0,
-        strict_load: bool = False,
-        ema_type: str = "ExponentialMovingAverage",
+        *,
+        momentum: float | None = None,
+        gamma: float | None = None,
+        interval: int = 1,
+        update_buffers: bool = False,
     ) -> None:
-        _check_arguments(momentum, interval, begin_iter, begin_epoch, ema_type)
-        self.momentum, self.interval, self.update_buffers = momentum, interval, update_buffers
-        self.begin_iter, self.begin_epoch, self.strict_load = begin_iter, begin_epoch, strict_load
+        _check_begin(begin_iter, begin_epoch)
+        self.averaging: Averaging = build_averaging(ema_type, interval, momentum, gamma)
+        self.update_buffers, self.strict_load = update_buffers, strict_load
+        self.begin_iter, self.begin_epoch = begin_iter, begin_epoch
         self.averaged: dict[str, Tensor] = {}
         self.steps = 0
         self._model: Any = None
@@ -98,13 +99,14 @@ class EMAHook(Hook):
             self.steps = 0
 
     def before_train(self, runner: Any) -> None:
-        if self.begin_epoch > runner.max_epochs:
+        # as MMEngine, only the bound in use is checked (an iteration-based loop's epochs are moot)
+        if self.begin_epoch > 0 and self.begin_epoch > runner.max_epochs:
             raise ConfigError(
                 f"expected at most max_epochs ({runner.max_epochs}), got {self.begin_epoch}: "
                 "the average would never start",
                 key="EMAHook.begin_epoch",
             )
-        if self.begin_iter > runner.max_iters:
+        if self.begin_epoch == 0 and self.begin_iter > runner.max_iters:
             raise ConfigError(
                 f"expected at most max_iters ({runner.max_iters}), got {self.begin_iter}: "
                 "the average would never start",
@@ -135,13 +137,16 @@ class EMAHook(Hook):
         """Add ``ema_state_dict`` and put the average under ``state_dict`` (MMEngine's layout)."""
         import torch
 
+        state = checkpoint["state_dict"]
         if self._kept is not None:  # saved during validation: the model holds the average
-            checkpoint["state_dict"].update(self._kept)
+            state.update(self._kept)
+        # Every key of the model under ``module.`` as MMEngine writes them; a buffer that is not
+        # averaged is the model's own on both sides, so that the deployed weights keep their statistics.
         checkpoint[EMA_KEY] = {
             "steps": torch.tensor(self.steps),
-            **{_PREFIX + k: v for k, v in self.averaged.items()},
+            **{_PREFIX + k: self.averaged.get(k, v) for k, v in state.items()},
         }
-        _swap_entries(checkpoint["state_dict"], checkpoint[EMA_KEY])
+        _swap_entries(state, checkpoint[EMA_KEY])
 
     def after_load_checkpoint(self, runner: Any, checkpoint: dict[str, Any]) -> None:
         """Resuming: take the average back and give ``state_dict`` its training weights again. Loading
@@ -156,8 +161,7 @@ class EMAHook(Hook):
             _swap_entries(checkpoint["state_dict"], ema)
             self._load(ema, runner)
         else:
-            state = checkpoint["state_dict"]
-            self._load({_PREFIX + k: state[k] for k in self.averaged if k in state}, runner)
+            self._load({_PREFIX + k: v for k, v in checkpoint["state_dict"].items()}, runner)
 
     # -- the average ------------------------------------------------------------------------------
     def _weights(self) -> dict[str, Tensor]:
@@ -174,15 +178,15 @@ class EMAHook(Hook):
     def _update(self) -> None:
         import torch
 
-        if self.steps % self.interval == 0:
+        if self.steps % self.averaging.interval == 0:
             weights = self._weights()
             with torch.no_grad():
                 for key, averaged in self.averaged.items():
                     weight = weights[key].to(averaged.device)
                     if self.steps == 0 or not averaged.is_floating_point():
                         averaged.copy_(weight)
-                    else:  # MMEngine's arithmetic: averaged * (1 - momentum) + weight * momentum
-                        averaged.mul_(1 - self.momentum).add_(weight, alpha=self.momentum)
+                    else:
+                        averaged.copy_(self.averaging.average(averaged, weight, self.steps))
         self.steps += 1
 
     def _copy_weights(self) -> None:
@@ -220,7 +224,8 @@ class EMAHook(Hook):
         import torch
 
         keys = {key.removeprefix(_PREFIX) for key in state if key.startswith(_PREFIX)}
-        missing, unexpected = sorted(set(self.averaged) - keys), sorted(keys - set(self.averaged))
+        # the model's other buffers may be there (MMEngine writes them) but are not needed
+        missing, unexpected = sorted(set(self.averaged) - keys), sorted(keys - set(self._model.state_dict()))
         if missing or unexpected:
             message = (
                 f"EMAHook: checkpoint keys differ from the average's: "

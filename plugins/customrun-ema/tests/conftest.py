@@ -18,10 +18,11 @@ FAST = [
 
 @pytest.fixture
 def train(customrun_run: Callable[..., Any]) -> Callable[..., Any]:
-    """``train(*hooks, epochs=2, **changes)``: a ``customrun_run`` of ``epochs`` epochs of 2 iterations."""
+    """``train(*hooks, epochs=2, **changes)``: a ``customrun_run`` of ``epochs`` epochs of 2 iterations
+    (unless ``changes`` give another ``train_cfg``)."""
 
     def run(*hooks: Any, epochs: int = 2, **changes: Any) -> Any:
-        loop = {"type": "EpochBasedTrainLoop", "max_epochs": epochs}
+        loop = changes.pop("train_cfg", {"type": "EpochBasedTrainLoop", "max_epochs": epochs})
         return customrun_run(hooks=hooks, overrides=FAST, train_cfg=loop, **changes)
 
     return run

@@ -106,3 +106,49 @@ def test_strict_load_refuses_a_checkpoint_with_other_keys() -> None:
         ConfigError, match=r"^EMAHook\.strict_load: checkpoint keys differ .*missing \['0\.bias'"
     ):
         ema.after_load_checkpoint(runner, partial_checkpoint(runner))
+
+
+@pytest.mark.parametrize(
+    ("options", "weights"),
+    [
+        ({"ema_type": "StochasticWeightAverage"}, (1 / 3, 1 / 3, 1 / 3)),
+        # momentum max(0.01, 2 / (2 + steps)): 2/3 at steps 1, 1/2 at steps 2
+        ({"ema_type": "MomentumAnnealingEMA", "momentum": 0.01, "gamma": 2}, (1 / 6, 1 / 3, 1 / 2)),
+    ],
+    ids=["swa", "annealing"],
+)
+def test_every_ema_type_averages_buffers(options: dict[str, Any], weights: tuple[float, ...]) -> None:
+    runner = stepped_runner()
+    ema = EMAHook(update_buffers=True, **options)
+    ema.before_run(runner)
+    states = []
+    for i in range(3):
+        runner.iter = i
+        states.append(step(runner))
+        ema.after_train_iter(runner, batch_idx=i)
+    for key in ("1.running_mean", "1.running_var", "0.weight", "1.bias"):
+        expected = sum(w * state[key] for w, state in zip(weights, states, strict=True))
+        torch.testing.assert_close(ema.averaged[key], expected)
+    assert int(ema.averaged["1.num_batches_tracked"]) == 3
+
+
+def test_a_checkpoint_names_every_key_as_mmengine() -> None:
+    """``ema_state_dict`` holds ``steps`` and every key of the model under ``module.`` (buffers too,
+    as MMEngine's averaged copy writes them); without update_buffers the buffers are the model's own
+    on both sides, the parameters are swapped."""
+    runner = stepped_runner()
+    ema = EMAHook(momentum=0.5)
+    ema.before_run(runner)
+    step(runner)
+    ema.after_train_iter(runner, batch_idx=0)
+    runner.iter = 1
+    trained = step(runner)
+    ema.after_train_iter(runner, batch_idx=1)
+    checkpoint: dict[str, Any] = {"state_dict": dict(runner.model.module.state_dict())}
+    ema.before_save_checkpoint(runner, checkpoint)
+    saved = checkpoint["ema_state_dict"]
+    assert set(saved) == {"steps"} | {f"module.{key}" for key in trained}
+    for key, value in trained.items():
+        assert torch.equal(saved[f"module.{key}"], value), key
+        expected = ema.averaged.get(key, value)
+        assert torch.equal(checkpoint["state_dict"][key], expected), key

@@ -185,14 +185,29 @@ def test_a_resumed_run_continues_the_same_average(train: Callable[..., Any]) -> 
     assert_same(params(resumed.runner), params(whole.runner), exact=True)
 
 
-def test_resumed_from_inside_an_epoch_the_average_is_bit_identical(tmp_path: Path) -> None:
+RESUMED = [
+    pytest.param({"momentum": M}, False, id="ema"),
+    # the momentum depends on steps; updates every 2 iterations, so resumed between two of them
+    pytest.param({"ema_type": "MomentumAnnealingEMA", "momentum": M, "gamma": 3, "interval": 2}, False,
+                 id="annealing-interval-2"),
+    # BatchNorm statistics averaged too; the average starts at iteration 5, inside the first epoch
+    pytest.param({"ema_type": "StochasticWeightAverage", "update_buffers": True, "begin_iter": 5}, True,
+                 id="swa-buffers-begin-iter"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("options", "batch_norm"), RESUMED)
+def test_resumed_from_inside_an_epoch_the_average_is_bit_identical(
+    tmp_path: Path, options: dict[str, Any], batch_norm: bool
+) -> None:
     """Checkpoints every 7 iterations, inside epochs: each resumed run ends with the same
     weights as the uninterrupted one (the average is swapped in for checkpoints and comes back)."""
     cfg = tiny_config(
         train_cfg={"type": "EpochBasedTrainLoop", "max_epochs": 2},
-        custom_hooks=[{"type": "EMAHook", "momentum": M}],
+        custom_hooks=[{"type": "EMAHook", **options}],
         randomness={"seed": 4, "deterministic": True},
     )
+    cfg["model"]["backbone"]["batch_norm"] = batch_norm
     cfg["train_dataloader"] = cfg["train_dataloader"] | {"batch_size": 128}
     assert len(assert_resume_is_exact(cfg, tmp_path, every=7)) >= 2
 
@@ -238,8 +253,13 @@ def test_a_config_names_it_with_a_priority(customrun_run: Callable[..., Any]) ->
         ({"interval": 0}, "interval", "expected an integer >= 1, got 0"),
         ({"begin_iter": -1}, "begin_iter", "expected an integer >= 0, got -1"),
         ({"begin_iter": 2, "begin_epoch": 1}, "begin_epoch", "set begin_iter or begin_epoch, not both"),
-        ({"ema_type": "StochasticWeightAverage"}, "ema_type",
-         "expected one of ExponentialMovingAverage, got 'StochasticWeightAverage'"),
+        ({"ema_type": "ExpMomentumEMA"}, "ema_type",
+         "expected one of ExponentialMovingAverage, MomentumAnnealingEMA, StochasticWeightAverage, "
+         "got 'ExpMomentumEMA' (did you mean 'MomentumAnnealingEMA'?)"),
+        ({"ema_type": "StochasticWeightAverage", "momentum": 0.1}, "momentum",
+         "StochasticWeightAverage takes no momentum, got 0.1"),
+        ({"gamma": 10}, "gamma", "only MomentumAnnealingEMA takes gamma, and ema_type is ExponentialMovingAverage"),
+        ({"ema_type": "MomentumAnnealingEMA", "gamma": 0}, "gamma", "expected a number > 0, got 0"),
     ],
 )  # fmt: skip
 def test_bad_arguments_name_their_key(
