@@ -37,7 +37,7 @@ class EpochSummaryHook(Hook):
             raise ConfigError(f"expected a non-empty list of output names, got {keys!r}", key="keys")
         self.keys = tuple(keys)
         self.lines: list[str] = []
-        self._sums: dict[str, float] = {}
+        self._sums: dict[str, Any] = {}  # tensors (or numbers), read once per epoch
         self._counts: dict[str, int] = {}
         self._iterations = 0
         self._started = 0.0
@@ -56,12 +56,16 @@ class EpochSummaryHook(Hook):
             return
         for key in self.keys:
             if key in outputs:
-                self._sums[key] += float(outputs[key])  # float() reads a tensor's value once
+                # a tensor is summed as a tensor: reading its value here would wait for the GPU each iteration
+                value = outputs[key]
+                self._sums[key] = self._sums[key] + (value.detach() if hasattr(value, "detach") else value)
                 self._counts[key] += 1
 
     def after_train_epoch(self, runner: Any) -> None:
         means = ", ".join(
-            f"{key} {self._sums[key] / self._counts[key]:.4f}" for key in self.keys if self._counts[key]
+            f"{key} {float(self._sums[key]) / self._counts[key]:.4f}"
+            for key in self.keys
+            if self._counts[key]
         )
         seconds = time.perf_counter() - self._started
         # runner.epoch counts finished epochs and is incremented after this hook point
