@@ -17,6 +17,8 @@ Order within one run (epoch-based loop, validation every epoch)::
       before_train
         before_train_epoch
           before_train_iter / after_train_iter      for each batch
+                                                   [before_optimizer_step] inside the step, when it
+                                                   steps the optimizer (once per optim wrapper)
                                                    [after_log_record] when LoggerHook logs it
         after_train_epoch                          [before_save_checkpoint]
         before_val, before_val_epoch, before_val_iter / after_val_iter, after_val_epoch, after_val
@@ -36,6 +38,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from customrun_core.hooks.runner_view import RunnerView
+    from customrun_core.optim.wrapper import OptimWrapper
 
 PROJECT = "customrun"
 
@@ -50,6 +53,7 @@ HOOK_POINTS: tuple[str, ...] = (
     "before_train",
     "before_train_epoch",
     "before_train_iter",
+    "before_optimizer_step",
     "after_train_iter",
     "after_log_record",
     "after_train_epoch",
@@ -127,6 +131,24 @@ def before_train_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> No
     ``batch_idx`` counts batches within the epoch (the global iteration in an iteration-based
     loop); ``runner.iter`` is the number of finished training iterations. May change the model's
     attributes (the seeds' ``NewHook`` sets a hyper-parameter here) and the batch in place.
+    """
+
+
+@hookspec
+def before_optimizer_step(runner: RunnerView, optim_wrapper: OptimWrapper) -> None:
+    """Fires inside the training step, when ``optim_wrapper`` is about to step its optimizer: once
+    per optim wrapper that steps (each member of an ``OptimWrapperDict`` on its own), never on
+    gradient-accumulation iterations, between ``before_train_iter`` and ``after_train_iter``.
+
+    The gradients in the optimizer's parameters (``param.grad``) are final: the window's backward
+    passes are done, the DDP all-reduce too (under FSDP each process holds its shard), and under
+    AMP the loss scale is divided out (a float16 step the scaler then skips shows its inf/NaN
+    gradients here). Clipping (``clip_grad``) and ``optimizer.step()`` follow, in that order, so the
+    gradients are the ones before clipping. ``runner.iter`` is the iteration that steps (not yet
+    incremented). May change the gradients in place (the optimizer then steps with them); must not
+    step or zero the optimizer. Fired by the optim wrapper itself, only when some hook implements
+    this point: a run without one pays nothing, and ``customrun_core.testing`` records the calls
+    only then.
     """
 
 

@@ -158,6 +158,10 @@ class Runner:
             self.optim_wrapper.initialize_count_status(
                 self.model, self.train_loop.iter, self.train_loop.max_iters
             )
+            # The wrappers fire before_optimizer_step themselves; None when no hook implements it
+            fire = self.hooks.bind("before_optimizer_step", runner=self)
+            for member in assembly.optim_members(self.optim_wrapper).values():
+                member.before_step_hooks = fire
             model = self.train_loop.run()
             if self.train_loop.interrupted:
                 raise self._stop.interruption(self.iter, self.cfg.source)

@@ -65,7 +65,8 @@ Helpers (they need no pytest and live in :mod:`customrun_core.testkit`; import t
 
 The record of hook calls comes from a monitor on the run's hook dispatcher (the same call path a
 run without it takes), not from a recording hook: it sees every call of every hook point exactly once, in call order, including
-points no hook implements, whatever the priorities. A call nested in another one
+points no hook implements (but ``before_optimizer_step``, which the optim wrapper fires only when a
+hook implements it), whatever the priorities. A call nested in another one
 (``before_save_checkpoint`` inside ``after_train_epoch``) follows the call it is nested in.
 """
 

@@ -247,6 +247,7 @@ HOOK_SIGNATURES = [
     "before_train(runner)",
     "before_train_epoch(runner)",
     "before_train_iter(runner, batch_idx: int, data_batch: Any)",
+    "before_optimizer_step(runner, optim_wrapper: OptimWrapper)",
     "after_train_iter(runner, batch_idx: int, data_batch: Any, outputs: dict)",
     "after_log_record(runner, record: Mapping[str, Any])",
     "after_train_epoch(runner)",

@@ -222,6 +222,23 @@ class HookDispatcher:
         """
         self.fire(point, kwargs)
 
+    def bind(self, point: str, **bound: Any) -> Callable[..., None] | None:
+        """A function firing ``point`` with ``bound`` and its own keyword arguments, for a component
+        that fires a hook point itself (the optim wrapper: ``before_optimizer_step``); None when no
+        hook implements the point, so that the component skips the call altogether.
+
+        Whether to return None is decided now, from the hooks added so far: bind after the last
+        ``add``. Monitors and the tracer see the calls made through the function, as any other.
+        """
+        if not self._plan(point)[1]:
+            return None
+
+        def fire(**kwargs: Any) -> None:
+            kwargs.update(bound)
+            self.fire(point, kwargs)
+
+        return fire
+
     def fire(self, point: str, kwargs: dict[str, Any]) -> None:
         """:meth:`call` with the arguments as one dict (the runner's path: no re-packing)."""
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,6 +29,11 @@ class OptimWrapper:
         accumulative_counts: backward passes per optimizer step (gradient accumulation).
         clip_grad: ``{type = "norm", max_norm, norm_type}`` or ``{type = "value", clip_value}``;
             the total norm before clipping is kept as ``last_grad_norm`` for logging.
+
+    Attributes:
+        before_step_hooks: called as ``before_step_hooks(optim_wrapper=self)`` by
+            :meth:`gradients_ready` on every step, before clipping; the runner sets it to fire the
+            ``before_optimizer_step`` hook point when a hook implements it, else leaves it None.
     """
 
     nonfinite_check_every = 50  # off the CPU: losses checked in batches (see check_losses)
@@ -56,6 +62,7 @@ class OptimWrapper:
         self.nonfinite_steps = 0  # losses skipped or let through by that policy
         self._unchecked: list[tuple[int, torch.Tensor, dict[str, torch.Tensor] | None]] = []
         self.logger: Any = None
+        self.before_step_hooks: Callable[..., None] | None = None
 
     @staticmethod
     def _check_clip_grad(clip_grad: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -176,9 +183,21 @@ class OptimWrapper:
         return count % self.accumulative_counts == 0 or count == self._max_counts
 
     def step(self, **kwargs: Any) -> None:
-        """Clip the gradients (:meth:`clip_grads`), then step the optimizer."""
+        """Fire ``before_optimizer_step`` (:meth:`gradients_ready`), clip the gradients
+        (:meth:`clip_grads`), then step the optimizer."""
+        self.gradients_ready()
         self.clip_grads()
         self.optimizer.step(**kwargs)
+
+    def gradients_ready(self) -> None:
+        """Fire the ``before_optimizer_step`` hooks, if any (:attr:`before_step_hooks`).
+
+        :meth:`step` calls it first. A subclass whose ``step`` does not go through this one calls
+        it itself once the gradients are final and before :meth:`clip_grads` (AmpOptimWrapper:
+        after unscaling), so that hooks see the true gradients before clipping.
+        """
+        if self.before_step_hooks is not None:
+            self.before_step_hooks(optim_wrapper=self)
 
     def zero_grad(self, **kwargs: Any) -> None:
         self.optimizer.zero_grad(**kwargs)

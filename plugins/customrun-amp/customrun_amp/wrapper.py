@@ -199,7 +199,8 @@ class AmpOptimWrapper(OptimWrapper):
         super().backward(loss, **kwargs)
 
     def step(self, **kwargs: Any) -> None:
-        """Unscale and clip (if configured), step unless a gradient is inf/NaN, update the scale.
+        """Unscale, fire ``before_optimizer_step`` (:meth:`gradients_ready`), clip (if configured),
+        step unless a gradient is inf/NaN, update the scale.
 
         A window without any gradient (its losses all left out by ``on_nonfinite = "skip"``) steps
         as the parent does, without the scaler: there is nothing to unscale, and GradScaler
@@ -208,9 +209,11 @@ class AmpOptimWrapper(OptimWrapper):
         if self.loss_scaler is None or not _has_gradients(self.optimizer):
             super().step(**kwargs)
             return
-        if self.clip_grad is not None:
-            self.loss_scaler.unscale_(self.optimizer)  # clip, and log the norm of, the true gradients
-            self.clip_grads()
+        # Unscaled here rather than inside scaler.step (the same work, done once either way), so
+        # that hooks see, and clipping bounds and logs the norm of, the true gradients.
+        self.loss_scaler.unscale_(self.optimizer)
+        self.gradients_ready()
+        self.clip_grads()
         self.loss_scaler.step(self.optimizer, **kwargs)
         self._skipped = self._skipped + _found_inf(self.loss_scaler, self.optimizer)
         self.loss_scaler.update(self._static_scale)  # a static scale is set back every step
