@@ -35,6 +35,25 @@ def write_text_atomic(path: Path, text: str) -> None:
     _replace(path, lambda f: f.write(text.encode("utf-8")))
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """``path`` replaced by ``data`` the same way (a published checkpoint, hashed before writing)."""
+    _replace(path, lambda f: f.write(data))
+
+
+def link_atomic(source: Path, path: Path) -> None:
+    """``path`` replaced by the file ``source`` as one step: a hard link when the file system
+    allows it (no second write of a large file), else a copy; a reader sees the old or the new."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.link.tmp")  # remove_unfinished's pattern
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (another device, some network file systems)
+        with open(source, "rb") as original:
+            _replace(path, lambda f: shutil.copyfileobj(original, f))
+        return
+    os.replace(tmp, path)
+
+
 def _replace(path: Path, write: Callable[[Any], Any]) -> None:
     """``write(binary file)`` into a temporary file beside ``path``, flushed and fsynced, then
     renamed over ``path``; with the user's umask (mkstemp's 0600 would ignore it)."""

@@ -29,8 +29,17 @@ if TYPE_CHECKING:
 __all__ = ["load", "load_or_resume", "save"]
 
 
-def save(runner: Runner, filename: str, epoch: int, iteration: int) -> Path | None:
-    """Write ``work_dir/filename`` atomically and point ``last_checkpoint`` at it.
+def save(
+    runner: Runner,
+    filename: str,
+    epoch: int,
+    iteration: int,
+    directory: Path | None = None,
+    mark_last: bool = True,
+) -> Path | None:
+    """Write ``directory/filename`` (default: the work directory) atomically and, with
+    ``mark_last``, point ``work_dir/last_checkpoint`` at it (a relative name inside the work
+    directory, else the whole path) and record it as the runner's ``last_saved``.
 
     Rank 0 writes it; a model sharded with FSDP is saved by every process into the directory
     ``filename`` with the suffix ``.dcp``. Returns the path on rank 0, else None.
@@ -59,15 +68,18 @@ def save(runner: Runner, filename: str, epoch: int, iteration: int) -> Path | No
         "param_schedulers": [s.state_dict() for s in iter_schedulers(runner.param_schedulers)],
     }
     runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
-    path = runner.work_dir / filename
+    directory = runner.work_dir if directory is None else directory
+    path = directory / filename
     if sharded:
         sharded_checkpoint.save(checkpoint, path, runner.rank)
     else:
         ckpt.save_atomic(checkpoint, path)
     if runner.rank != 0:
         return None
-    ckpt.write_text_atomic(runner.work_dir / ckpt.LAST_CHECKPOINT, filename)
-    runner.last_saved = (filename, iteration)
+    if mark_last:
+        named = filename if directory == runner.work_dir else str(path.absolute())
+        ckpt.write_text_atomic(runner.work_dir / ckpt.LAST_CHECKPOINT, named)
+        runner.last_saved = (filename, iteration)
     runner.logger.info(f"saved checkpoint {path}")
     return path
 
