@@ -320,3 +320,17 @@ def test_runner_val_outside_training_writes_no_best(customrun_run) -> None:
     run = customrun_run(mode="val", default_hooks={"checkpoint": {"save_best": "auto"}})
     assert not list(run.work_dir.glob("best_*.pt"))
     assert isinstance(run.runner, Runner)
+
+
+def test_sharded_best_checkpoints_are_directories(torchrun_env: None, customrun_run) -> None:
+    """FSDP (a group of one): the best is a .dcp directory, the previous one removed, and the
+    periodic checkpoint of the step saved again with the new best (no file to link)."""
+    from customrun_core import checkpoint as ckpt
+
+    checkpoint, values = {"save_best": "score", "rule": "greater"}, Scripted(score=[1.0, 3.0, 2.0])
+    run = train(customrun_run, 3, checkpoint, values, launcher="torchrun", model_wrapper_cfg={"type": "FSDP"})
+    assert sorted(p.name for p in run.work_dir.glob("best_*.dcp")) == ["best_score_epoch_2.dcp"]
+    marker = json.loads((run.work_dir / "best_checkpoints.json").read_text())
+    assert marker["score"]["path"] == "best_score_epoch_2.dcp"
+    steps = [ckpt.load(run.work_dir / f"epoch_{n}.dcp")[BEST_KEY]["score"]["step"] for n in (1, 2, 3)]
+    assert steps == [1, 2, 2]
