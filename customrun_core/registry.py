@@ -71,6 +71,7 @@ KINDS: dict[str, str] = {
 # Components that a first-party plugin provides: an unknown-name error says what to install.
 FIRST_PARTY: dict[tuple[str, str], str] = {
     ("hooks", "EMAHook"): "customrun-ema",
+    ("hooks", "MLflowLoggerHook"): "customrun-mlflow",
     ("optimizers", "LARS"): "customrun-lars",
     ("optim_wrappers", "AmpOptimWrapper"): "customrun-amp",
     ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor"): "customrun-layer-decay",
