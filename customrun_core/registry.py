@@ -81,6 +81,7 @@ FIRST_PARTY: dict[tuple[str, str], str] = {
     ("param_schedulers", "CosineRestartLR"): "customrun-cosine",
     ("param_schedulers", "CosineRestartMomentum"): "customrun-cosine",
     ("param_schedulers", "CosineRestartParamScheduler"): "customrun-cosine",
+    ("hooks", "WandbLoggerHook"): "customrun-wandb",
 }
 
 
