@@ -158,9 +158,11 @@ class CheckpointHook(Hook):
     def _after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         if not runner.cfg.resume:  # load_from: weights for a new run, which starts its own bests
             return
-        self.best = {metric: dict(entry) for metric, entry in checkpoint.get(BEST_KEY, {}).items()}
-        if bests.AUTO in self.rules and len(self.best) == 1:  # "auto" named it before the resume
-            self._name_auto(next(iter(self.best)))
+        stored = checkpoint.get(BEST_KEY, {})
+        if bests.AUTO in self.rules and len(stored) == 1:  # "auto" named it before the resume
+            self._name_auto(next(iter(stored)))
+        # a metric no longer in save_best is forgotten (its file stays where it is)
+        self.best = {metric: dict(entry) for metric, entry in stored.items() if metric in self.rules}
 
     def _name_auto(self, metric: str) -> None:
         given = self.rules.pop(bests.AUTO)

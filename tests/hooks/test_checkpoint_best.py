@@ -334,3 +334,13 @@ def test_sharded_best_checkpoints_are_directories(torchrun_env: None, customrun_
     assert marker["score"]["path"] == "best_score_epoch_2.dcp"
     steps = [ckpt.load(run.work_dir / f"epoch_{n}.dcp")[BEST_KEY]["score"]["step"] for n in (1, 2, 3)]
     assert steps == [1, 2, 2]
+
+
+def test_a_resume_with_other_save_best_metrics_forgets_the_old_ones(customrun_run) -> None:
+    values = Scripted(score=[1.0, 3.0, 2.0], loss=[3.0, 2.0, 1.0])
+    train(customrun_run, 2, {"save_best": ["score", "loss"], "rule": "greater"}, values)
+    run = train(customrun_run, 3, {"save_best": "loss"}, values, resume=True)
+    marker = json.loads((run.work_dir / "best_checkpoints.json").read_text())
+    assert list(marker) == ["loss"]
+    # loss's stored best (3.0 at epoch 1, kept under "greater") is compared under "less" now: 1.0 beats it
+    assert (marker["loss"]["score"], marker["loss"]["step"], marker["loss"]["rule"]) == (1.0, 3, "less")
