@@ -169,3 +169,17 @@ def test_only_rank_0_registers_the_hook() -> None:
 
     hook = WandbLoggerHook()
     assert hook.wanted(0) and not hook.wanted(1)
+
+
+def test_the_summary_names_the_best_checkpoint_of_save_best(customrun_run, wandb_runs) -> None:
+    result = customrun_run(
+        custom_hooks=[WANDB],
+        train_cfg={"type": "EpochBasedTrainLoop", "max_epochs": 3},
+        default_hooks={"checkpoint": {"save_best": "accuracy/top1"}},
+    )
+    [run] = wandb_runs(result.work_dir)
+    accuracies = [r["val/accuracy/top1"] for r in _rows(result.work_dir) if "val/accuracy/top1" in r]
+    epoch = accuracies.index(max(accuracies)) + 1  # the first epoch with the highest accuracy ("greater")
+    best = result.work_dir / f"best_accuracy_top1_epoch_{epoch}.pt"  # MMEngine's name, customrun's suffix
+    assert best.is_file()
+    assert run["summary"]["best_checkpoint"] == {"accuracy/top1": str(best.resolve())}

@@ -47,3 +47,17 @@ def test_resume_is_bit_exact_with_the_hook_on(tmp_path: Path, wandb_runs) -> Non
     for point in points:
         [resumed] = wandb_runs(tmp_path / f"from_{point}")
         assert resumed["run_id"] == full["run_id"] and resumed["resumed"]
+
+
+def test_a_resumed_run_names_the_best_checkpoint_it_carried_on(customrun_run, wandb_runs) -> None:
+    config = {
+        "custom_hooks": [WANDB],
+        "train_cfg": {"type": "EpochBasedTrainLoop", "max_epochs": 3},
+        "default_hooks": {"checkpoint": {"save_best": "accuracy/top1"}},
+    }
+    customrun_run(**config)
+    customrun_run(**config, resume="work/epoch_2.pt")
+    first, resumed = wandb_runs(Path("work"))
+    marker = json.loads(Path("work/best_checkpoints.json").read_text())  # what `test --checkpoint best` reads
+    expected = {"accuracy/top1": str((Path("work") / marker["accuracy/top1"]["path"]).resolve())}
+    assert first["summary"]["best_checkpoint"] == resumed["summary"]["best_checkpoint"] == expected
