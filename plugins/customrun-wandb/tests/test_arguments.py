@@ -68,3 +68,16 @@ def test_without_wandb_the_run_stops_at_start_with_the_install_line(
     assert result.stderr_lines == [
         f"error: {config}: custom_hooks[0]: WandbLoggerHook needs wandb, which is not installed: pip install wandb"
     ]
+
+
+def test_without_the_plugin_a_config_naming_the_hook_says_what_to_install(monkeypatch) -> None:
+    from customrun_core import registry
+    from customrun_core.errors import ComponentError
+
+    scan = registry.scan_entry_points()  # as if customrun-wandb were not installed
+    hidden = {
+        kind: {n: e for n, e in names.items() if n != "WandbLoggerHook"} for kind, names in scan.items()
+    }
+    monkeypatch.setattr(registry, "scan_entry_points", lambda: hidden)
+    with pytest.raises(ComponentError, match="pip install customrun-wandb"):
+        registry.resolve("hooks", "WandbLoggerHook")
