@@ -126,3 +126,14 @@ def build_hook(table: dict[str, Any], key: str, rank: int = 0) -> tuple[Any, Any
     if wanted is not None and not wanted(rank):
         return None
     return hook, priority
+
+
+def hook_key(cfg: Any, type_name: str, **values: Any) -> str | None:
+    """The key path of the first hook table of the config ``cfg`` whose ``type`` names the class
+    ``type_name`` and whose entries include ``values``; None when none does (a hook given from
+    Python). A hook does not know its key: this is for the errors it finds while the run goes."""
+    for key, table in hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress):
+        name = str(table.get("type", "")).rpartition(":")[2].rpartition(".")[2]
+        if name == type_name and all(table.get(k) == v for k, v in values.items()):
+            return key
+    return None

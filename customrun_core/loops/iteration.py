@@ -56,5 +56,6 @@ class IterBasedTrainLoop(TrainLoop):
                 runner.val_loop.run()
         if not self.interrupted:
             runner.call_hook("after_train_epoch")
+        self.save_if_stopped()
         runner.call_hook("after_train")
         return runner.model

@@ -23,7 +23,8 @@ class TrainLoop(BaseLoop):
         max_iters: the run's iterations.
         by_epoch: whether epochs are the unit (logging and checkpoints count in it); a class attribute.
         interrupted: set when a stop signal ended training after an iteration (with a checkpoint).
-        stop_training: a hook sets it to stop at the end of the current epoch (MMEngine's name).
+        stop_training: a hook sets it to stop at the end of the current epoch (MMEngine's name);
+            the loop then saves a checkpoint (:meth:`save_if_stopped`) before ``after_train``.
         should_validate(done, total): whether a validation follows ``done`` of ``total`` epochs
             (iterations).
 
@@ -60,6 +61,13 @@ class TrainLoop(BaseLoop):
             if runner.last_saved != (name, self.iter):  # a hook did not save it just now
                 runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
             self.interrupted = True
+
+    def save_if_stopped(self) -> None:
+        """A hook's ``stop_training`` ended the run before its last iteration: save its final state
+        (after the validation that decided it, so the hooks' counters in it include that one)."""
+        if self.stop_training and not self.interrupted and self.iter < self.max_iters:
+            name = f"epoch_{self.epoch}.pt" if self.by_epoch else f"iter_{self.iter}.pt"
+            self.runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
 
     def skip_batches(self, count: int) -> None:
         """Start the train dataloader's next pass ``count`` batches in (resuming inside a pass)."""
