@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from typing import Any
+
 import pytest
+from customrun_core import Hook
+from customrun_core.errors import TrainingInterrupted
 from customrun_core.testing import assert_resume_is_exact, tiny_config
 
 pytest.importorskip("customrun_mlflow", reason="customrun-mlflow is not installed here: tox -e mlflow")
+
+FAST_2 = ["train_dataloader.batch_size=719", "default_hooks.logger.interval=1", "train_cfg.max_epochs=2"]
 
 
 def test_a_resumed_run_continues_the_same_mlflow_run(
@@ -49,3 +57,27 @@ def test_resume_is_exact_with_the_hook(mlflow_hook, tracking_uri, request, readb
     assert assert_resume_is_exact(config, tmp_path, every=10) == [10, 20]
     run = readback.only_run(tracking_uri, request.node.name)
     assert run.info.status == "FINISHED"
+
+
+class _Terminate(Hook):
+    """Sends this process SIGTERM after the second iteration: customrun's graceful stop."""
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        if runner.iter == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_run_stopped_by_a_signal_is_killed_and_its_resume_finishes_it(
+    train, customrun_run, mlflow_hook, tracking_uri, request, readback
+) -> None:
+    with pytest.raises(TrainingInterrupted):
+        customrun_run(hooks=[_Terminate()], custom_hooks=[mlflow_hook()], overrides=FAST_2)
+    run = readback.only_run(tracking_uri, request.node.name)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["customrun.last_checkpoint"].endswith("iter_2.pt")
+    train(mlflow_hook(), epochs=2, resume=True)
+    resumed = readback.only_run(tracking_uri, request.node.name)
+    assert (resumed.info.run_id, resumed.info.status) == (run.info.run_id, "FINISHED")
+    assert [s for s, _ in readback.history(tracking_uri, run.info.run_id)["train/loss"]] == [1, 2, 3, 4]
