@@ -88,7 +88,8 @@ class ProfilerHook(Hook):
     takes it from the current directory and writes nothing by default). Rank 0 only, as MMEngine.
 
     Args:
-        by_epoch: profile the first epoch (true) or the first ``profile_times`` iterations.
+        by_epoch: profile the first epoch (true; with an ``IterBasedTrainLoop``, its one epoch: the
+            whole run) or the first ``profile_times`` iterations.
         profile_times: how many epochs (only 1, as MMEngine) or iterations to profile.
         activity_with_cpu: record CPU activity.
         activity_with_cuda: record CUDA kernels (ignored, with a warning, without CUDA).

@@ -13,6 +13,7 @@ import pytest
 from customrun_core import Hook
 from customrun_core.checkpoint import load
 from customrun_core.errors import ConfigError
+from customrun_core.hooks.defaults import hook_key
 from customrun_core.hooks.early_stopping import EarlyStoppingHook
 from customrun_core.runner import Runner
 from customrun_core.testing import assert_resume_is_exact, tiny_config
@@ -257,3 +258,15 @@ def test_load_from_starts_counting_afresh() -> None:
         SimpleNamespace(cfg=SimpleNamespace(resume=True), train_loop=object()), checkpoint
     )
     assert (hook.wait_count, hook.best_score, hook.best_step) == (2, 3.0, 2)
+
+
+def test_the_error_names_the_hook_where_the_config_put_it() -> None:
+    """MMEngine configs add it under default_hooks (early_stopping = dict(type=...)) too."""
+    cfg = SimpleNamespace(
+        default_hooks={"early_stopping": {"type": "EarlyStoppingHook", "monitor": "acc"}},
+        custom_hooks=[{"type": "customrun-core:EarlyStoppingHook", "monitor": "loss"}],
+        progress=False,
+    )
+    assert hook_key(cfg, "EarlyStoppingHook", monitor="acc") == "default_hooks.early_stopping"
+    assert hook_key(cfg, "EarlyStoppingHook", monitor="loss") == "custom_hooks[0]"
+    assert hook_key(cfg, "EarlyStoppingHook", monitor="mAP") is None
