@@ -32,7 +32,7 @@ from customrun_core.hooks.tracing import parse_points
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.plugin_listing import header, plugin_rows
 from customrun_core.randomness import draw_seed, seed_everything
-from customrun_core.run_log import make_logger
+from customrun_core.run_log import FILE_ONLY, make_logger
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.stopping import GracefulStop
 
@@ -72,6 +72,7 @@ class Runner:
         self.cfg = cfg
         self._built = dict(built or {})
         self.hooks = HookDispatcher()
+        self._tracing = bool(trace_hooks)
         if trace_hooks:
             self.hooks.trace(parse_points(trace_hooks), lambda line: print(line, file=sys.stderr))
         assembly.prepare(cfg, plugin_switches, self.hooks)
@@ -234,7 +235,10 @@ class Runner:
         self.logger.info(
             f"customrun {mode}: config {self.cfg.source}, work_dir {self.work_dir}, device {self.device}, seed {self.seed}"
         )
-        self.logger.info(self.hooks.format_order())
+        order = self.hooks.format_order()
+        self.logger.info(order, extra=FILE_ONLY)  # run.log only: the console starts with the first bar
+        if self._tracing and self.rank == 0:
+            print(order, file=sys.stderr)  # where the traced calls go
 
     # -- building ---------------------------------------------------------------------------------
     def _place(self, model: torch.nn.Module) -> Any:

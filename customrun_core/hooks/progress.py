@@ -1,5 +1,5 @@
 """The console progress bar: one rich bar per epoch (or per validation window of an iteration-based
-run), with iterations/s, ETA, the current loss and lr.
+run), with iterations/s, ETA, the current loss and lr, and the last validation result.
 
 :class:`ProgressBarHook` is the default hook ``default_hooks.progress``. Whether it is shown is its
 ``show`` argument, which the config's top-level ``progress`` key sets unless ``default_hooks.progress``
@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
+from customrun_core.hooks.summary import leading_metric
 from customrun_core.run_log import STDOUT_HANDLER
 
 if TYPE_CHECKING:
@@ -98,7 +99,11 @@ def _columns() -> tuple[Any, ...]:
     class ValuesColumn(ProgressColumn):
         def render(self, task: Task) -> Text:
             loss, lr = task.fields.get("loss"), task.fields.get("lr")
-            return Text(f"loss {_number(loss, '.4f')}  lr {_number(lr, '.4e')}")
+            text = f"loss {_number(loss, '.4f')}  lr {_number(lr, '.4e')}"
+            metric = task.fields.get("metric")
+            if metric is not None:  # (name, value) of the last validation
+                text += f"  val {metric[0]} {_number(metric[1], '.4f')}"
+            return Text(text)
 
     return (
         TextColumn("{task.description}"),
@@ -119,6 +124,8 @@ class ProgressBarHook(Hook):
     are ``runner.scalars``' latest values (the last iteration's, the lr that step used); they and
     the count are updated at most once every ``refresh_interval`` seconds and at the end of each
     bar, so reading a loss tensor (a GPU sync) happens a few times a second, not every iteration.
+    After the first validation, the bars also show its leading metric's last value (``val
+    accuracy/top1 81.2500``; the metric :func:`customrun_core.hooks.summary.leading_metric` picks).
     A finished bar stays until the next one starts; all are gone when training ends.
 
     From ``before_run`` to ``after_run`` (after an error too) the run's console log lines go
@@ -144,6 +151,7 @@ class ProgressBarHook(Hook):
         self._start = self._end = 0  # the current bar's iterations [start, end)
         self._next_update = 0.0
         self._swapped: tuple[logging.Handler, logging.Handler] | None = None  # (stdout's, ours)
+        self._metric: tuple[str, float] | None = None  # the last validation's leading metric
 
     @classmethod
     def drawing_on(cls, console: Console, refresh_interval: float = 0.25) -> ProgressBarHook:
@@ -170,7 +178,7 @@ class ProgressBarHook(Hook):
 
         self.progress = Progress(*_columns(), console=self.console, transient=True, refresh_per_second=4)
         self.progress.start()
-        self._task, self._end = None, -1
+        self._task, self._end, self._metric = None, -1, None
 
     def before_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any = None) -> None:
         if runner.iter >= self._end:  # the first iteration, or the previous bar is full
@@ -193,6 +201,16 @@ class ProgressBarHook(Hook):
         )
         if done == self._end:
             self.progress.refresh()  # the bar's final state is drawn even if training stops here
+
+    def after_val_epoch(self, runner: RunnerView, metrics: dict | None = None) -> None:
+        lead = leading_metric(metrics or {})
+        if self.progress is None or lead is None:  # a run that only validates has no bar
+            return
+        name = lead[0] if self._metric is None else self._metric[0]  # the same metric all along
+        if metrics and name in metrics:
+            self._metric = (name, float(metrics[name]))
+            if self._task is not None:
+                self.progress.update(self._task, metric=self._metric)
 
     def after_train(self, runner: RunnerView) -> None:
         self._close()
@@ -221,7 +239,12 @@ class ProgressBarHook(Hook):
             first = 0
         self._start -= first
         self._task = self.progress.add_task(
-            description, total=self._end - self._start, completed=first, loss=None, lr=None
+            description,
+            total=self._end - self._start,
+            completed=first,
+            loss=None,
+            lr=None,
+            metric=self._metric,
         )
         self._next_update = 0.0
 
@@ -240,6 +263,8 @@ class ProgressBarHook(Hook):
         ours = ConsoleLogHandler(console)
         ours.setFormatter(stdout.formatter)
         ours.setLevel(stdout.level)
+        for kept in stdout.filters:  # the lines meant for run.log only stay off the console
+            ours.addFilter(kept)
         handlers[index] = ours
         self._swapped = (stdout, ours)
 
