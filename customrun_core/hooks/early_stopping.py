@@ -3,10 +3,13 @@ name, with its arguments and defaults)."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from customrun_core import checkpoint as ckpt
 from customrun_core.build import join_key
 from customrun_core.errors import ConfigError, closest, did_you_mean
 from customrun_core.hooks.base import Hook, Priority
@@ -18,6 +21,16 @@ if TYPE_CHECKING:
 
 # The checkpoint entry holding each EarlyStoppingHook's counters, by monitored metric.
 STATE_KEY = "early_stopping"
+# In the work directory: the counters after each validation, by monitored metric and iteration.
+HISTORY = "early_stopping.json"
+
+
+def _read_history(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return history if isinstance(history, dict) else {}
 
 
 class EarlyStoppingHook(Hook):
@@ -91,6 +104,7 @@ class EarlyStoppingHook(Hook):
             return
         unit, step = ("epoch", runner.epoch) if loop.by_epoch else ("iteration", runner.iter)
         reason = self._observe(float(metrics[self.monitor]), step)
+        self._record(runner)
         if reason:
             loop.stop_training = True
             best = "none" if self.best_step is None else f"{self.best_score:g} at {unit} {self.best_step}"
@@ -138,18 +152,39 @@ class EarlyStoppingHook(Hook):
             )
 
     # -- the counters in checkpoints --------------------------------------------------------------
+    # A periodic checkpoint of a validated step is written before that validation, and a run resumed
+    # from it does not repeat it; so the counters after each validation are also kept in the work
+    # directory's HISTORY, by iteration, and such a resume takes them from there.
+    def _state(self) -> dict[str, Any]:
+        return {"wait_count": self.wait_count, "best_score": self.best_score, "best_step": self.best_step}
+
+    def _record(self, runner: RunnerView) -> None:
+        if runner.rank != 0:
+            return
+        path = Path(runner.work_dir) / HISTORY
+        history = _read_history(path)
+        history.setdefault(self.monitor, {})[str(runner.iter)] = self._state()
+        ckpt.write_text_atomic(path, json.dumps(history))
+
+    def before_train(self, runner: RunnerView) -> None:
+        """Forget what the history holds after this run's start (a run that died, or an earlier run
+        in the same work directory)."""
+        path = Path(runner.work_dir) / HISTORY
+        history = _read_history(path)
+        kept = {k: v for k, v in history.get(self.monitor, {}).items() if int(k) <= runner.iter}
+        if runner.rank == 0 and kept != history.get(self.monitor, kept):
+            ckpt.write_text_atomic(path, json.dumps({**history, self.monitor: kept}))
+
     def before_save_checkpoint(self, runner: RunnerView, checkpoint: dict[str, Any]) -> None:
-        checkpoint.setdefault(STATE_KEY, {})[self.monitor] = {
-            "wait_count": self.wait_count,
-            "best_score": self.best_score,
-            "best_step": self.best_step,
-        }
+        checkpoint.setdefault(STATE_KEY, {})[self.monitor] = self._state()
 
     def after_load_checkpoint(self, runner: RunnerView, checkpoint: dict[str, Any]) -> None:
         """Resuming: the counters as saved. Loading weights (``load_from``) starts counting afresh."""
         if not runner.cfg.resume or runner.train_loop is None:
             return
-        state = checkpoint.get(STATE_KEY, {}).get(self.monitor)
+        state = self._validated_at(runner, checkpoint["meta"]) or checkpoint.get(STATE_KEY, {}).get(
+            self.monitor
+        )
         if state is None:
             runner.logger.warning(
                 f"EarlyStoppingHook: the checkpoint has no counters for {self.monitor!r} (saved without this"
@@ -158,3 +193,17 @@ class EarlyStoppingHook(Hook):
             return
         self.wait_count, self.best_score = int(state["wait_count"]), float(state["best_score"])
         self.best_step = state["best_step"]
+
+    def _validated_at(self, runner: RunnerView, meta: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The counters after the validation at the checkpoint's own step, when the resumed loop will
+        not repeat it (an iteration loop never does; an epoch loop does from inside an epoch)."""
+        loop = runner.train_loop
+        assert loop is not None  # resuming
+        if loop.by_epoch and meta["epoch"] * len(loop.dataloader) != meta["iter"]:
+            return None
+        resume = runner.cfg.resume
+        folder = Path(resume).parent if isinstance(resume, str) else Path(runner.work_dir)
+        state: dict[str, Any] | None = (
+            _read_history(folder / HISTORY).get(self.monitor, {}).get(str(meta["iter"]))
+        )
+        return state

@@ -3,12 +3,14 @@ min_delta, stopping_threshold, check_finite), through the loops' normal end, and
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import torch
 
 from customrun_core import Hook
 from customrun_core.checkpoint import load
@@ -247,16 +249,62 @@ def test_the_exact_resume_check_fails_without_the_counters(
         assert_resume_is_exact(resume_config(tmp_path), tmp_path, every=8)
 
 
-def test_load_from_starts_counting_afresh() -> None:
+def test_a_run_resumed_from_an_epoch_checkpoint_stops_where_the_uninterrupted_run_does(
+    tmp_path: Path,
+) -> None:
+    """epoch_N.pt is written before epoch N's validation and a resumed run does not repeat it: the
+    counters after it come from the work directory's early_stopping.json."""
+    full = Runner.from_config({**resume_config(tmp_path), "work_dir": str(tmp_path / "full")})
+    full.train()
+    assert full.epoch == 5
+    history = json.loads((tmp_path / "full" / "early_stopping.json").read_text())["probe"]
+    assert sorted(history, key=int) == ["6", "12", "18", "24", "30"]  # after each validation
+    assert history["18"] == {"wait_count": 1, "best_score": 3.0, "best_step": 2}
+    expected = {k: v.clone() for k, v in full.model.state_dict().items()}
+    for epoch in (1, 2, 3, 4):
+        resumed = Runner.from_config(
+            {
+                **resume_config(tmp_path),
+                "work_dir": str(tmp_path / f"from_{epoch}"),
+                "resume": str(tmp_path / "full" / f"epoch_{epoch}.pt"),
+            }
+        )
+        resumed.train()
+        assert resumed.epoch == 5, f"resumed from epoch_{epoch}.pt"
+        got = resumed.model.state_dict()
+        assert all(torch.equal(got[k], v) for k, v in expected.items()), f"resumed from epoch_{epoch}.pt"
+
+
+def test_without_the_history_an_epoch_checkpoint_resumes_one_validation_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As MMEngine's loop: epoch_3.pt holds the counters before validation 3, and training goes on to
+    epoch 7 (e4 2.0 wait 1, e5 3.4 wait 2, e6 9.0 best): the check above can fail."""
+    Runner.from_config({**resume_config(tmp_path), "work_dir": str(tmp_path / "full")}).train()
+    monkeypatch.setattr(EarlyStoppingHook, "_validated_at", lambda self, runner, meta: None)
+    resumed = Runner.from_config(
+        {
+            **resume_config(tmp_path),
+            "work_dir": str(tmp_path / "b"),
+            "resume": str(tmp_path / "full" / "epoch_3.pt"),
+        }
+    )
+    resumed.train()
+    assert resumed.epoch == 7
+
+
+def test_load_from_starts_counting_afresh(tmp_path: Path) -> None:
     hook = EarlyStoppingHook("probe", rule="greater")
-    checkpoint = {"early_stopping": {"probe": {"wait_count": 2, "best_score": 3.0, "best_step": 2}}}
-    hook.after_load_checkpoint(
-        SimpleNamespace(cfg=SimpleNamespace(resume=False), train_loop=object()), checkpoint
-    )
+    checkpoint = {
+        "meta": {"epoch": 2, "iter": 12},
+        "early_stopping": {"probe": {"wait_count": 2, "best_score": 3.0, "best_step": 2}},
+    }
+    loop = SimpleNamespace(by_epoch=True, dataloader=[None] * 6)
+    runner = SimpleNamespace(cfg=SimpleNamespace(resume=False), train_loop=loop, work_dir=tmp_path)
+    hook.after_load_checkpoint(runner, checkpoint)
     assert (hook.wait_count, hook.best_score, hook.best_step) == (0, -math.inf, None)
-    hook.after_load_checkpoint(
-        SimpleNamespace(cfg=SimpleNamespace(resume=True), train_loop=object()), checkpoint
-    )
+    runner.cfg.resume = True
+    hook.after_load_checkpoint(runner, checkpoint)
     assert (hook.wait_count, hook.best_score, hook.best_step) == (2, 3.0, 2)
 
 
@@ -270,3 +318,15 @@ def test_the_error_names_the_hook_where_the_config_put_it() -> None:
     assert hook_key(cfg, "EarlyStoppingHook", monitor="acc") == "default_hooks.early_stopping"
     assert hook_key(cfg, "EarlyStoppingHook", monitor="loss") == "custom_hooks[0]"
     assert hook_key(cfg, "EarlyStoppingHook", monitor="mAP") is None
+
+
+def test_a_run_forgets_the_history_after_its_start(tmp_path: Path) -> None:
+    """What a run that died, or an earlier run in the work directory, validated later is dropped."""
+    state = {"wait_count": 0, "best_score": 1.0, "best_step": 1}
+    history = {"probe": {"6": state, "12": state, "18": state}, "loss": {"18": state}}
+    (tmp_path / "early_stopping.json").write_text(json.dumps(history))
+    EarlyStoppingHook("probe", rule="greater").before_train(
+        SimpleNamespace(work_dir=tmp_path, iter=12, rank=0)
+    )
+    kept = json.loads((tmp_path / "early_stopping.json").read_text())
+    assert kept == {"probe": {"6": state, "12": state}, "loss": {"18": state}}
