@@ -6,7 +6,17 @@ The public names are imported lazily so that ``import customrun_core`` (and so `
 
 from __future__ import annotations
 
-import importlib
+import os
+import sys
+
+# ``python -m customrun_core`` (how torchrun starts customrun) has put the working directory first
+# on sys.path, where a local json.py or torch.py would shadow the installed module. It goes, before
+# anything else is imported: local modules are found after installed ones (import_paths), as
+# under the ``customrun`` command. While ``-m`` imports this package, sys.argv[0] is "-m".
+if sys.argv[:1] == ["-m"] and sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
+
+import importlib  # after the sys.path repair above, on purpose
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"

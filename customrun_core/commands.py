@@ -167,7 +167,7 @@ def load_command(entry: registry.ComponentEntry) -> click.Command:
     where = f"command {entry.name!r} from {_named(entry)} (entry point {entry.name} = {entry.value})"
     try:
         command = entry.load()
-    except Exception as error:  # a broken plugin: whatever its import raises
+    except BaseException as error:  # a broken plugin: whatever its import raises, SystemExit too
         raise PluginError(f"{where} failed to import: {type(error).__name__}: {error}") from error
     if not isinstance(command, click.Command):
         raise PluginError(f"{where} is {_a(command)}, not a click command (@click.command())")

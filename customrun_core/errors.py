@@ -72,6 +72,13 @@ class NonFiniteLossError(CustomrunError):
     exit_code = 1
 
 
+class RunExited(CustomrunError):
+    """Code inside a run (a hook, the model, a dataset) called ``sys.exit()``: the run did not
+    finish, whatever code it passed, so the exit status is 1, never 0."""
+
+    exit_code = 1
+
+
 class TrainingInterrupted(CustomrunError):
     """SIGINT or SIGTERM stopped training after a checkpoint; the exit status is 128 + the signal."""
 

@@ -33,7 +33,8 @@ _IMPORT_PATH_CONTRACTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "hooks": ("customrun_core.hooks.base:Hook", ()),
     "optimizers": ("torch.optim:Optimizer", ()),
     "optim_wrappers": ("customrun_core.optim.wrapper:OptimWrapper", ()),
-    "optim_wrapper_constructors": (None, ("__call__",)),
+    # Or MMEngine's protocol: see _is_constructor.
+    "optim_wrapper_constructors": ("customrun_core.optim.constructor:DefaultOptimWrapperConstructor", ()),
     "param_schedulers": ("customrun_core.schedulers.base:ParamScheduler", ()),
     "models": ("torch.nn:Module", ()),
     "model_wrappers": ("torch.nn:Module", ()),
@@ -74,6 +75,8 @@ def _model_factory(target: Any) -> Any:
 def _check_contract(kind: str, label: str, path: str, target: Any) -> Any:
     if kind == "models" and (factory := _model_factory(target)) is not None:
         return factory
+    if kind == "optim_wrapper_constructors" and _is_constructor(target):
+        return target
     if kind == "metrics":  # a torchmetrics class resolves to the factory of its adapter
         from customrun_core.metrics.torchmetrics_adapter import is_torchmetrics, metric_factory
 
@@ -133,6 +136,20 @@ def import_nested(path: str, label: str) -> Any:
     )
 
 
+def _is_constructor(target: Any) -> bool:
+    """MMEngine's constructor protocol: a class outside the standard library whose ``__init__``
+    takes ``optim_wrapper_cfg`` and that defines ``__call__(model)`` itself (every class is
+    callable, so ``callable`` alone would accept ``unittest.mock:MagicMock``)."""
+    if not inspect.isclass(target) or not _outside_stdlib(target):
+        return False
+    if not any("__call__" in vars(c) for c in target.__mro__[:-1]):
+        return False
+    try:
+        return "optim_wrapper_cfg" in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _outside_stdlib(target: Any) -> bool:
     top = (getattr(target, "__module__", None) or "builtins").partition(".")[0]
     return top != "builtins" and top not in sys.stdlib_module_names
@@ -142,6 +159,12 @@ def _import_attribute(path: str, label: str) -> Any:
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
+    top = module_name.partition(".")[0]
+    if top == "builtins" or top in sys.stdlib_module_names:  # refused before its code can run
+        raise ComponentError(
+            f"{label} {path!r} names the standard library module {top!r}, which provides no components:"
+            f" an import path never imports it (a file of yours named {top}.py is shadowed by it: rename it)"
+        )
     module = import_module(module_name, f"{label} {path!r}")
     try:
         return functools.reduce(getattr, attr.split("."), module)
@@ -237,7 +260,7 @@ def import_module(module_name: str, label: str) -> ModuleType:
     """
     try:
         return load_module(module_name)
-    except Exception as error:  # whatever the module raised while importing
+    except BaseException as error:  # whatever the module raised while importing, SystemExit too
         missing = error.name if isinstance(error, ModuleNotFoundError) else None
         if missing in _EXTRAS:  # an optional dependency of customrun-core: say which extra has it
             extra = _EXTRAS[missing]

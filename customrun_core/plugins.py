@@ -31,7 +31,7 @@ def load_plugins(hooks: Any) -> None:
             if why is None:
                 try:
                     hooks.add(entry.load(), name=f"{entry.dist}:{name}")
-                except Exception as error:  # a broken plugin, whatever it raises
+                except BaseException as error:  # a broken plugin, whatever it raises (SystemExit too)
                     why = first_line(error)
             elif not why.startswith("incompatible"):
                 continue  # disabled: skipped without a word
@@ -56,7 +56,7 @@ def import_custom_modules(modules: Iterable[str], allow_failed: bool, file: str)
     for index, module in enumerate(modules):
         try:
             load_module(module, file)
-        except Exception as error:  # whatever the module raised while importing
+        except BaseException as error:  # whatever the module raised while importing, SystemExit too
             detail = f"cannot import {module!r}: {first_line(error)}"
             if not allow_failed:
                 raise ConfigError(detail, file=file, key=f"custom_imports.imports[{index}]") from error

@@ -324,7 +324,7 @@ def _from_entry_points(kind: str, type_name: str) -> Any:
     entry = entries[0]
     try:
         return entry.load()
-    except Exception as error:  # a broken plugin: any exception its import raises
+    except BaseException as error:  # a broken plugin: whatever its import raises, SystemExit too
         raise ComponentError(
             f"{KINDS[kind]} {entry.name!r} from {entry.dist} {entry.version} "
             f"(entry point {entry.value}) failed to import: {type(error).__name__}: {error}"

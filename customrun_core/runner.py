@@ -26,7 +26,7 @@ from customrun_core.config import RunConfig, load_config
 from customrun_core.config.built import split_built
 from customrun_core.config.schema import default_work_dir
 from customrun_core.devices import pick_device
-from customrun_core.errors import located
+from customrun_core.errors import RunExited, located
 from customrun_core.hooks.dispatch import HookDispatcher
 from customrun_core.hooks.tracing import parse_points
 from customrun_core.models.wrappers import unwrap_model
@@ -215,6 +215,11 @@ class Runner:
             self.call_hook("before_run")
             yield
             clean = True
+        except SystemExit as error:  # sys.exit(0) in a hook must not make a failed run exit 0
+            raise RunExited(
+                f"code inside the run (a hook, the model or a dataset) called sys.exit({error.code!r}); "
+                "the run did not finish"
+            ) from error
         finally:
             try:
                 self.call_hook("after_run")

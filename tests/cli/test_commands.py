@@ -144,7 +144,10 @@ def test_plugin_switches_before_the_command_apply_to_it(customrun_distribution, 
         assert rows["customrun-lars"]["status"] == "disabled (by cli)"
 
 
-def test_a_plugin_command_named_like_a_core_command_is_hidden(customrun_distribution, customrun_cli) -> None:
+def test_a_plugin_command_named_like_a_core_command_is_hidden(
+    customrun_distribution, customrun_cli, monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the table's rows unwrapped, however many plugins are installed
     imported = _hello(customrun_distribution, dist="customrun-shadow", name="train")
     listed = _listed(customrun_cli("--help").stdout)
     assert listed["train"] == "Train a model from a TOML config."

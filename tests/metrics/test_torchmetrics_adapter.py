@@ -210,7 +210,9 @@ def test_arbitrary_callables_are_still_refused() -> None:
     from customrun_core import registry
 
     for path in ("os:system", "torchmetrics.functional:accuracy", "torch.nn:Linear"):
-        with pytest.raises(ComponentError, match="an import path must name a component class"):
+        with pytest.raises(
+            ComponentError, match=r"an import path (must name a component class|never imports)"
+        ):
             registry.resolve("metrics", path)
 
 

@@ -142,5 +142,5 @@ def test_the_regressor_meets_a_column_of_targets() -> None:
 
 @pytest.mark.parametrize("loss", [{"type": "os:system", "command": "true"}, "builtins.eval"])
 def test_a_loss_must_be_a_module_class(loss: Any) -> None:
-    with pytest.raises(ConfigError, match=r"is a .*, not a subclass of torch.nn.Module"):
+    with pytest.raises(ConfigError, match=r"names the standard library module '(os|builtins)'"):
         RegressorModel(backbone=nn.Linear(3, 1), loss=loss)
