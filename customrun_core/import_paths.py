@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from customrun_core.errors import ComponentError, closest, first_line
+from customrun_core.plugin_modules import policy_refusal, refused_entry
 
 # What a class named by an import path must be, per kind: a subclass of the base, or (no base)
 # a class with all of the methods. Anything else (os.system, eval, subprocess.Popen) is refused:
@@ -167,13 +168,20 @@ def _import_attribute(path: str, label: str) -> Any:
         )
     module = import_module(module_name, f"{label} {path!r}")
     try:
-        return functools.reduce(getattr, attr.split("."), module)
+        target = functools.reduce(getattr, attr.split("."), module)
     except AttributeError:
         public = [n for n in dir(module) if not n.startswith("_")]
         raise ComponentError(
             f"{label} {path!r}: module {module_name!r} has no attribute {attr!r}",
             suggestions=closest(attr, public),
         ) from None
+    if (entry_refused := refused_entry(target)) is not None:  # --disable-plugin NAME, by path
+        entry, why = entry_refused
+        raise ComponentError(
+            f"{label} {path!r} is entry point {entry.name} of {entry.dist}, which is {why}; "
+            f"enable it with --plugin {entry.name}"
+        )
+    return target
 
 
 def import_function(path: str, label: str) -> Any:
@@ -258,6 +266,8 @@ def import_module(module_name: str, label: str) -> ModuleType:
         ComponentError: naming the module and the first line of what its import raised; for a
             module found nowhere, the directories searched and how to make it importable.
     """
+    if (refused := policy_refusal(module_name)) is not None:
+        raise ComponentError(f"{label}: {refused}")
     try:
         return load_module(module_name)
     except BaseException as error:  # whatever the module raised while importing, SystemExit too
@@ -280,6 +290,8 @@ def load_module(module_name: str, config_file: str | None = None) -> ModuleType:
             searched and the ways to make the module importable.
         Exception: whatever else importing the module raised.
     """
+    if (refused := policy_refusal(module_name)) is not None:  # custom_imports names one
+        raise ComponentError(refused)
     top = module_name.partition(".")[0]
     try:
         return importlib.import_module(module_name)

@@ -36,7 +36,7 @@ def plugin_rows(include_core: bool = False, loaded: frozenset[str] = frozenset()
         if builtin and not include_core:
             continue
         entry_names = [n for kind_names in provides[dist].values() for n in kind_names]
-        refusal = registry.policy().refusal(dist, *entry_names)
+        refusal = registry.policy().status(dist, entry_names)
         status = refusal or (
             "loaded" if registry.normalize_dist(dist) in loaded or builtin else "not imported"
         )

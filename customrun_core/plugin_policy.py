@@ -3,7 +3,8 @@ config, and the core versions each plugin declares it supports.
 
 Precedence is command line over environment over config: the highest source that names a plugin
 decides for it. A plugin is named by its distribution (``customrun-lars``) or by one of its entry
-points (``LARS``); names compare case-insensitively with ``-``/``_``/``.`` alike. customrun-core
+points (``LARS``), which switches that entry point alone, as pytest's ``-p no:NAME`` does; names
+compare case-insensitively with ``-``/``_``/``.`` alike. customrun-core
 itself can never be disabled. Nothing here imports a plugin: compatibility is read from the
 installed metadata (the plugin's ``Requires-Dist: customrun-core ...``).
 
@@ -104,6 +105,30 @@ class PluginPolicy:
             return f"disabled (by {self.autoload_off_by}: autoload off and not enabled by name)"
         return incompatibility(dist)
 
+    def distribution_refusal(self, dist: str, entry_names: Iterable[str]) -> str | None:
+        """Why no code of ``dist`` may run, so that none of its modules may be imported by any name
+        (entry point, import path, ``custom_imports``), else None: each of its ``entry_names`` is
+        refused (the distribution disabled by its own name or entry point by entry point, autoload
+        off and none of them enabled by name, or the distribution incompatible)."""
+        per_entry = [self.refusal(dist, name) for name in entry_names] or [self.refusal(dist)]
+        if not all(per_entry):
+            return None
+        return self.refusal(dist) or per_entry[0]
+
+    def status(self, dist: str, entry_names: Iterable[str]) -> str | None:
+        """What ``customrun plugins`` shows for ``dist``: :meth:`distribution_refusal`, else
+        ``partly disabled (by cli): A, B`` naming the entry points refused one by one, else None."""
+        names = list(entry_names)
+        whole = self.distribution_refusal(dist, names)
+        if whole is not None:
+            return whole
+        refused = {name: why for name in names if (why := self.refusal(dist, name))}
+        if not refused:
+            return None
+        if len(set(refused.values())) == 1:
+            return f"partly {next(iter(refused.values()))}: {', '.join(sorted(refused))}"
+        return "partly disabled: " + ", ".join(f"{n} ({why})" for n, why in sorted(refused.items()))
+
     def check_required(self) -> None:
         """Raise if a requirement of ``[plugins] require`` is not met by what is installed."""
         from packaging.requirements import InvalidRequirement, Requirement
@@ -112,7 +137,10 @@ class PluginPolicy:
             try:
                 requirement = Requirement(text)
             except InvalidRequirement as error:
-                raise PluginError(f"[plugins] require: {text!r} is not a requirement ({error})") from None
+                # packaging's message goes on to repeat the text with a caret under the fault: keep
+                # its first line, the one-line rule holds
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
+                raise PluginError(f"[plugins] require: {text!r} is not a requirement ({reason})") from None
             installed = _installed_version(requirement.name)
             if installed is None:
                 raise PluginError(
@@ -129,6 +157,14 @@ def _installed_version(dist: str) -> str | None:
         return importlib_metadata.version(dist)
     except importlib_metadata.PackageNotFoundError:
         return None
+
+
+@functools.cache
+def module_owners() -> dict[str, tuple[str, ...]]:
+    """Top-level module name -> normalised names of the installed distributions that provide it,
+    from their metadata (``importlib.metadata.packages_distributions``): nothing is imported."""
+    owners = importlib_metadata.packages_distributions()
+    return {top: tuple(normalize_name(d) for d in dists) for top, dists in owners.items()}
 
 
 @functools.cache

@@ -26,7 +26,7 @@ import importlib_metadata
 
 from customrun_core.errors import ComponentError, closest
 from customrun_core.import_paths import import_component
-from customrun_core.plugin_policy import PluginPolicy, incompatibility, normalize_name
+from customrun_core.plugin_policy import PluginPolicy, incompatibility, module_owners, normalize_name
 
 __all__ = [
     "FIRST_PARTY",
@@ -137,6 +137,7 @@ def refresh() -> None:
     _policy.clear()
     _loaded.clear()
     incompatibility.cache_clear()
+    module_owners.cache_clear()
 
 
 _loaded: set[str] = set()  # distributions whose entry points this process imported
