@@ -34,7 +34,7 @@ def module_refusal(module_name: str) -> tuple[str, str] | None:
     files and the plugins' entry points), importing nothing, and only when the policy refuses some
     plugin, so a run with no plugin switched off pays nothing."""
     from customrun_core import registry
-    from customrun_core.plugin_policy import module_owners
+    from customrun_core.plugin_policy import distribution_tops, module_owners
 
     plugins = _plugin_entries()
     refused = {
@@ -45,10 +45,13 @@ def module_refusal(module_name: str) -> tuple[str, str] | None:
     if not refused:
         return None
     top = _top(module_name)
-    owners = set(module_owners().get(top, ()))
     # A distribution's entry points name its modules too (some installs record no files).
-    owners |= {d for d, entries in plugins.items() for e in entries if _top(e.entry_point.module) == top}
-    if owners and owners <= refused.keys():
+    named = {d for d, entries in plugins.items() for e in entries if _top(e.entry_point.module) == top}
+    candidates = {d for d in refused if d in named or top in distribution_tops(plugins[d][0].dist)}
+    if not candidates:  # most modules named are no refused plugin's: no scan of every distribution
+        return None
+    owners = candidates | named | set(module_owners().get(top, ()))
+    if owners <= refused.keys():  # a top-level name another distribution shares is not refused
         return refused[min(owners)]
     return None
 

@@ -168,6 +168,27 @@ def module_owners() -> dict[str, tuple[str, ...]]:
 
 
 @functools.cache
+def distribution_tops(dist: str) -> frozenset[str]:
+    """Top-level module names that ``dist`` installs, from its ``top_level.txt`` or else its list
+    of files: one distribution's metadata, where :func:`module_owners` reads every one's."""
+    try:
+        found = importlib_metadata.distribution(dist)
+    except importlib_metadata.PackageNotFoundError:
+        return frozenset()
+    declared = (found.read_text("top_level.txt") or "").split()
+    if declared:
+        return frozenset(declared)
+    tops = set()
+    for file in found.files or []:
+        name = str(file)
+        if "/" in name:
+            tops.add(name.partition("/")[0])
+        elif name.endswith(".py"):
+            tops.add(name[: -len(".py")])
+    return frozenset(tops)
+
+
+@functools.cache
 def incompatibility(dist: str) -> str | None:
     """``incompatible: needs customrun-core<spec>`` when the plugin's declared range excludes this
     core, else None (also when it declares none)."""

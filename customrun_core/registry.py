@@ -26,7 +26,13 @@ import importlib_metadata
 
 from customrun_core.errors import ComponentError, closest
 from customrun_core.import_paths import import_component
-from customrun_core.plugin_policy import PluginPolicy, incompatibility, module_owners, normalize_name
+from customrun_core.plugin_policy import (
+    PluginPolicy,
+    distribution_tops,
+    incompatibility,
+    module_owners,
+    normalize_name,
+)
 
 __all__ = [
     "FIRST_PARTY",
@@ -138,6 +144,7 @@ def refresh() -> None:
     _loaded.clear()
     incompatibility.cache_clear()
     module_owners.cache_clear()
+    distribution_tops.cache_clear()
 
 
 _loaded: set[str] = set()  # distributions whose entry points this process imported

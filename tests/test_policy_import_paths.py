@@ -116,6 +116,24 @@ def test_enabled_plugins_and_modules_of_no_plugin_are_unaffected(
     assert marker.exists()
 
 
+def test_a_module_no_entry_point_names_is_found_in_the_installed_files(customrun_distribution) -> None:
+    """pip's RECORD lists every file a distribution installed: a top-level module of the plugin that
+    no entry point names (``fakeopt_extra``) belongs to it too."""
+    root = customrun_distribution(
+        "customrun-fakeopt",
+        entry_points={"customrun.optimizers": {"FakeOpt": "fakeopt.optim:FakeOpt"}},
+        modules={"fakeopt/__init__.py": "", "fakeopt/optim.py": OPTIMIZER, "fakeopt_extra.py": OPTIMIZER},
+    )
+    record = ["fakeopt/__init__.py,,", "fakeopt/optim.py,,", "fakeopt_extra.py,,"]
+    (root / "customrun_fakeopt-1.0.dist-info" / "RECORD").write_text("\n".join(record) + "\n")
+    registry.refresh()
+    with pytest.raises(ComponentError, match="module 'fakeopt_extra' belongs to customrun-fakeopt"):
+        Runner.from_config(
+            _optimizer("fakeopt_extra:FakeOpt"), plugin_switches={"cli_disable": ["customrun-fakeopt"]}
+        )
+    assert "fakeopt_extra" not in sys.modules
+
+
 def test_a_refused_import_path_is_one_line_exit_2_from_the_cli(
     customrun_distribution, customrun_cli, customrun_config
 ) -> None:
