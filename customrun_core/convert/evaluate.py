@@ -20,9 +20,7 @@ from typing import Any
 
 import attrs
 
-# Results bigger than this (digits of an int, items of a sequence) are refused: `10 ** 10 ** 10`
-# in a config would otherwise hang the converter.
-MAX_SIZE = 100_000
+from customrun_core.convert import bounds
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -82,7 +80,8 @@ class Evaluator:
 
     ``names`` holds what the file has bound so far (a name returns its value itself, not a copy,
     so mutations through subscripts alias as in Python); ``used`` collects every name read, by
-    name or as ``_base_.name``.
+    name or as ``_base_.name``. ``refused`` collects what went over a bound of :mod:`.bounds`
+    (each an :class:`Untranslatable` in place, with the bound): the caller refuses the file.
     """
 
     def __init__(self, file: str, base: Mapping[str, Any] | None = None) -> None:
@@ -90,9 +89,36 @@ class Evaluator:
         self.base = base
         self.names: dict[str, Any] = {}
         self.used: set[str] = set()
+        self.refused: list[tuple[Untranslatable, str, str]] = []  # (value, bound, key)
+        self.copied = 0  # items copied so far (bounds.MAX_TOTAL)
 
     def untranslatable(self, reason: str, node: ast.AST) -> Untranslatable:
         return Untranslatable(reason, self.file, getattr(node, "lineno", 0))
+
+    def refuse(self, reason: str, bound: str, node: ast.AST) -> Untranslatable:
+        """``reason`` as a value over ``bound``: recorded in :attr:`refused`."""
+        refused = self.untranslatable(reason, node)
+        self.refused.append((refused, bound, ""))
+        return refused
+
+    def size(self, value: Any, node: ast.AST) -> int | Untranslatable:
+        """:meth:`bounds.Sizes.measure` of ``value``, or the refusal; nothing is measured once the
+        file has copied too much (measuring costs as much as copying)."""
+        if self.copied > bounds.MAX_TOTAL:
+            return self.refuse(
+                "evaluating the file copies too many items", f"{bounds.MAX_TOTAL:,} items", node
+            )
+        try:
+            return bounds.Sizes().measure(value)
+        except bounds.Refused as error:
+            return self.refuse(str(error), "", node)
+
+    def copy(self, count: int, node: ast.AST) -> Untranslatable | None:
+        """Counts ``count`` items copied; a refusal once the file has copied too many."""
+        self.copied += count
+        if self.copied <= bounds.MAX_TOTAL:
+            return None
+        return self.refuse("evaluating the file copies too many items", f"{bounds.MAX_TOTAL:,} items", node)
 
     def evaluate(self, node: ast.expr) -> Any:
         """The value of ``node``, with :class:`Untranslatable` where a part cannot be computed
@@ -109,6 +135,8 @@ class Evaluator:
         value = node.value
         if isinstance(value, str):
             return _PREDEFINED.sub(lambda m: self._predefined(m.group(1)), value)
+        if bounds.int_too_big(value):
+            return self.refuse("an int literal too big", f"{bounds.MAX_INT_BITS:,} bits", node)
         if value is None or isinstance(value, (bool, int, float)):
             return value
         return self.untranslatable(f"the constant {value!r} has no TOML form", node)
@@ -134,7 +162,7 @@ class Evaluator:
                 items.extend(value)
             else:
                 items.append(self.evaluate(element))
-        return items
+        return self.copy(len(items), node) or items
 
     _Tuple = _List  # TOML has arrays only
 
@@ -161,29 +189,45 @@ class Evaluator:
         if not isinstance(value, dict):
             return self.untranslatable("** of something that is not a dict", node)
         out.update(value)
-        return None
+        return self.copy(len(value), node)
 
     def _JoinedStr(self, node: ast.JoinedStr) -> Any:
         parts: list[str] = []
+        length = 0
         for part in node.values:
             if isinstance(part, ast.Constant):
-                parts.append(str(part.value))
-                continue
-            assert isinstance(part, ast.FormattedValue)
-            value = self.evaluate(part.value)
-            if isinstance(value, Untranslatable):
-                return value
-            if not isinstance(value, (str, int, float, bool)) or part.conversion not in (-1, 115):
-                return self.untranslatable("an f-string part that is not a string or a number", part)
-            value = str(value) if part.conversion == 115 else value  # !s
-            spec = self.evaluate(part.format_spec) if part.format_spec is not None else ""
-            if not isinstance(spec, str):
-                return self.untranslatable("an f-string format that is not literal", part)
-            try:
-                parts.append(format(value, spec))
-            except ValueError as error:
-                return self.untranslatable(f"an f-string format fails: {error}", part)
-        return "".join(parts)
+                text = str(part.value)
+            else:
+                assert isinstance(part, ast.FormattedValue)
+                formatted = self._formatted(part)
+                if isinstance(formatted, Untranslatable):
+                    return formatted
+                text = formatted
+            parts.append(text)
+            length += len(text)
+            if length > bounds.MAX_SIZE:
+                return self.refuse("an f-string too long", f"{bounds.MAX_SIZE:,} characters", node)
+        return self.copy(length, node) or "".join(parts)
+
+    def _formatted(self, part: ast.FormattedValue) -> str | Untranslatable:
+        """One ``{value:spec}`` of an f-string; a width or precision over the bound is refused
+        before :func:`format` would build the string."""
+        value = self.evaluate(part.value)
+        if isinstance(value, Untranslatable):
+            return value
+        if not isinstance(value, (str, int, float, bool)) or part.conversion not in (-1, 115):
+            return self.untranslatable("an f-string part that is not a string or a number", part)
+        value = str(value) if part.conversion == 115 else value  # !s
+        spec = self.evaluate(part.format_spec) if part.format_spec is not None else ""
+        if not isinstance(spec, str):
+            return self.untranslatable("an f-string format that is not literal", part)
+        if bounds.format_too_wide(spec):
+            bound = f"{bounds.MAX_SIZE:,} characters"
+            return self.refuse(f"the f-string format {spec[:20]!r} too wide", bound, part)
+        try:
+            return format(value, spec)
+        except (ValueError, OverflowError) as error:
+            return self.untranslatable(f"an f-string format fails: {error}", part)
 
     # -- names -----------------------------------------------------------------------------------
 
@@ -209,7 +253,10 @@ class Evaluator:
                 return self.untranslatable(f"_base_ has no key {where}", node)
             value = value[key]
         self.used.add(path[0])
-        return copy.deepcopy(value)  # MMEngine substitutes a copy of the base's value
+        size = self.size(value, node)  # the base's values passed their bounds: this counts the copy
+        if isinstance(size, Untranslatable):
+            return size
+        return self.copy(size, node) or copy.deepcopy(value)  # MMEngine substitutes a copy
 
     def _Set(self, node: ast.Set) -> Any:
         # {{_base_.key}} parses as a set holding a set holding _base_.key
@@ -249,12 +296,34 @@ class Evaluator:
                 return value
         if op not in _BINARY or not _operands_allowed(op, left, right):
             return self.untranslatable(f"the operation {source_text(node)}", node)
-        if _too_big(op, left, right):
-            return self.untranslatable(f"the result of {source_text(node)} is too big", node)
+        bound = bounds.binary_bound(op, left, right)
+        if bound:
+            return self.refuse(f"the result of {source_text(node)} is too big", bound, node)
+        if op is ast.Mult and (isinstance(left, (str, list)) or isinstance(right, (str, list))):
+            return self.repeat(left, right, node)
         try:
-            return _BINARY[op](left, right)
+            result = _BINARY[op](left, right)
         except (ArithmeticError, ValueError) as error:
             return self.untranslatable(f"{source_text(node)} fails: {error}", node)
+        if isinstance(result, complex):  # (-8) ** 0.5
+            return self.untranslatable(f"the complex number {source_text(node)} has no TOML form", node)
+        if bounds.int_too_big(result):
+            bound = f"{bounds.MAX_INT_BITS:,} bits"
+            return self.refuse(f"the result of {source_text(node)} is too big", bound, node)
+        copied = len(result) if isinstance(result, (str, list, dict)) else 0
+        return self.copy(copied, node) or result
+
+    def repeat(self, left: Any, right: Any, node: ast.AST) -> Any:
+        """``[0] * 3``, ``3 * 'ab'``: refused when the result, written out, would be too big (a list
+        of lists holds each inner list's items once per repetition)."""
+        sequence, count = (left, right) if isinstance(left, (str, list)) else (right, left)
+        size = len(sequence) if isinstance(sequence, str) or not sequence else self.size(sequence, node)
+        if isinstance(size, Untranslatable):
+            return size
+        if size * max(count, 0) > bounds.MAX_SIZE:
+            bound = f"{bounds.MAX_SIZE:,} items and characters"
+            return self.refuse(f"the result of {source_text(node)} is too big", bound, node)
+        return self.copy(size * max(count, 0), node) or sequence * count
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         value = self.evaluate(node.operand)
@@ -314,15 +383,6 @@ def _operands_allowed(op: type[ast.operator], left: Any, right: Any) -> bool:
             type(left) is int and isinstance(right, (str, list))
         )
     return op is ast.BitOr and isinstance(left, dict) and isinstance(right, dict)
-
-
-def _too_big(op: type[ast.operator], left: Any, right: Any) -> bool:
-    if op is ast.Pow and type(left) is int and type(right) is int:
-        return right > 0 and abs(left) > 1 and right * max(abs(left).bit_length(), 1) > MAX_SIZE * 3
-    if op is ast.Mult and (isinstance(left, (str, list)) or isinstance(right, (str, list))):
-        sequence, count = (left, right) if isinstance(left, (str, list)) else (right, left)
-        return len(sequence) * max(count, 0) > MAX_SIZE
-    return False
 
 
 def source_text(node: ast.AST, width: int = 60) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from customrun_core.config.loader import DELETE_KEY
+from customrun_core.convert import bounds
 from customrun_core.convert.evaluate import Evaluator, Untranslatable
 from customrun_core.convert.report import Report
 from customrun_core.convert.statements import StatementRunner, is_base_assignment
@@ -52,6 +53,7 @@ def read_config(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> 
     base = _read_bases(file, base_node, _chain) if base_node is not None else None
     evaluator = Evaluator(file, base.values if base is not None else None)
     own = StatementRunner(evaluator).run(tree)
+    refuse_over_bounds(evaluator)
     if base is None:
         base = PythonConfig(file)
     values = dict(base.values)
@@ -62,20 +64,53 @@ def read_config(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> 
     return PythonConfig(file, values, origins, base.helpers | own.read, base.reports + own.reports)
 
 
+def refuse_over_bounds(evaluator: Evaluator) -> None:
+    """Raises for the first value of ``evaluator`` over a bound of :mod:`.bounds`.
+
+    Raises:
+        ConfigError: ``FILE:LINE: what was refused (the bound is ...)``.
+    """
+    if evaluator.refused:
+        refused, bound, key = evaluator.refused[0]
+        message = f"refused {refused.reason}" + (f" (the bound is {bound})" if bound else "")
+        raise ConfigError(message, file=f"{refused.file}:{refused.line}", key=key or None)
+
+
 def parse_file(file: str) -> ast.Module:
-    """The file's syntax tree; a missing file, bad encoding or bad syntax is one ConfigError."""
+    """The file's syntax tree; a missing file, one that is not a regular file or is over
+    :data:`~.bounds.MAX_FILE_BYTES`, bad encoding, bad syntax or nesting over
+    :data:`~.bounds.MAX_DEPTH` is one ConfigError."""
+    path = Path(file)
+    if path.is_dir():
+        raise ConfigError("expected a Python config file, got a directory", file=file)
+    if path.exists() and not path.is_file():  # a FIFO or a device would hang or never end
+        raise ConfigError(
+            "expected a Python config file, got something that is not a regular file", file=file
+        )
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(bounds.MAX_FILE_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("no such config file", file=file) from None
-    except IsADirectoryError:
-        raise ConfigError("expected a Python config file, got a directory", file=file) from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"not UTF-8 ({error.reason})", file=file) from None
+    if len(data) > bounds.MAX_FILE_BYTES:
+        raise ConfigError(
+            f"refused a file bigger than {bounds.MAX_FILE_BYTES:,} bytes (the bound)", file=file
+        )
     try:
-        return ast.parse(text, filename=file)
+        tree = ast.parse(text, filename=file)
     except SyntaxError as error:
         raise ConfigError(f"invalid Python: {error.msg}", file=f"{file}:{error.lineno or 0}") from None
+    except (RecursionError, MemoryError):  # Python's parser gives up on nesting thousands deep
+        message = f"Python's parser refused it (the bound is {bounds.MAX_DEPTH} levels)"
+        raise ConfigError(f"nested too deeply to convert: {message}", file=file) from None
+    line = bounds.deep_line(tree)
+    if line is not None:
+        message = f"refused an expression more than {bounds.MAX_DEPTH} levels deep (the bound)"
+        raise ConfigError(f"nested too deeply to convert: {message}", file=f"{file}:{line}")
+    return tree
 
 
 _MISSING: Any = object()
@@ -85,7 +120,9 @@ def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonCon
     """The bases named by ``_base_ = ...`` (``node``), merged in order."""
     where = f"{file}:{node.lineno}"
     assert isinstance(node, ast.Assign)
-    names = Evaluator(file).evaluate(node.value)
+    evaluator = Evaluator(file)
+    names = evaluator.evaluate(node.value)
+    refuse_over_bounds(evaluator)
     if isinstance(names, str):
         names = [names]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from customrun_core.convert import bounds
 from customrun_core.convert.evaluate import Evaluator, Untranslatable, source_text
 from customrun_core.convert.report import Report
 
@@ -73,7 +74,31 @@ class StatementRunner:
                 self.result.read |= self.evaluator.used - _written(statement)
         names = self.evaluator.names
         self.result.values = {name: names[name] for name in names if name not in self.result.hidden}
+        if not self.evaluator.refused:  # the first refusal is the one reported
+            self.measure()
         return self.result
+
+    def measure(self) -> None:
+        """Refuses (in the evaluator's ``refused``) the first value over a bound of :mod:`.bounds` as
+        it would be written out: aliases and in-place changes can build one no expression shows."""
+        sizes, total = bounds.Sizes(), 0
+        for name, value in self.result.values.items():
+            refused = ""
+            try:
+                total += sizes.measure(value)
+            except bounds.Refused as error:
+                refused, bound = str(error), ""
+            if total > bounds.MAX_TOTAL:
+                refused, bound = (
+                    "the file's values, with this one, hold too many items",
+                    f"{bounds.MAX_TOTAL:,} items",
+                )
+            if refused:
+                line = self.result.lines.get(name, 0)
+                self.evaluator.refused.append(
+                    (Untranslatable(refused, self.evaluator.file, line), bound, name)
+                )
+                return
 
     def report(self, node: ast.AST, message: str, key: str = "") -> None:
         self.result.reports.append(Report(self.evaluator.file, getattr(node, "lineno", 0), key, message))
@@ -152,8 +177,10 @@ class StatementRunner:
         # Python's += extends a list in place (every alias sees it); |= updates a dict in place
         if isinstance(node.op, ast.Add) and isinstance(current, list) and isinstance(value, list):
             current.extend(value)
+            current = self.evaluator.copy(len(value), node) or current
         elif isinstance(node.op, ast.BitOr) and isinstance(current, dict) and isinstance(value, dict):
             current.update(value)
+            current = self.evaluator.copy(len(value), node) or current
         else:
             current = self.evaluator.binary(type(node.op), current, value, node)
         self.bind(name, current, node)
