@@ -15,6 +15,8 @@ from customrun_core.hooks.base import Hook, Priority
 
 BEST_KEY = "best_checkpoints"
 """The checkpoint key of the hook's state: ``{metric: {"score", "step", "file"}}``."""
+KEEP_KEY = "keep_ckpt_ids"
+"""The checkpoint key of the steps whose periodic checkpoints ``max_keep_ckpts`` keeps (MMEngine's name)."""
 CONFIG_KEY = "default_hooks.checkpoint"
 
 
@@ -24,7 +26,9 @@ class CheckpointHook(Hook):
     Args:
         interval: save every this many epochs (iterations); ``-1`` saves only the last.
         by_epoch: count epochs (in ``after_train_epoch``) or iterations (in ``after_train_iter``).
-        max_keep_ckpts: keep only the newest N checkpoints this run wrote; ``-1`` keeps all.
+        max_keep_ckpts: keep only the newest N periodic checkpoints; ``-1`` keeps all. The steps kept
+            are hook state in every checkpoint, so a resumed run goes on removing the oldest of them
+            (MMEngine's ``keep_ckpt_ids``); files the list does not name are never removed.
         save_last: also save at the end of training when the last count is not a multiple of interval.
         save_best: a metric name, an array of them, or ``"auto"`` (the first metric of the first
             validation): after each validation in training whose value of the metric beats the best
@@ -68,7 +72,8 @@ class CheckpointHook(Hook):
         self.out_dir = out_dir
         self.filename_tmpl = _checked_template(filename_tmpl, by_epoch)
         self.published_keys = bests.as_names(published_keys, "published_keys")
-        self._saved: list[str] = []
+        self._kept: list[int] = []  # steps of the periodic checkpoints max_keep_ckpts keeps, oldest first
+        self._saving: int | None = None  # the step of the periodic save under way
         self._last: tuple[Path | None, int] | None = None  # this hook's last periodic save: path, iter
         self.save_best = bests.as_names(save_best, "save_best")
         self.greater_keys = bests.as_names(greater_keys, "greater_keys") or list(bests.GREATER_KEYS)
@@ -89,6 +94,9 @@ class CheckpointHook(Hook):
             self.after_load_checkpoint = self._after_load_checkpoint
         elif self.published_keys:
             self.after_train = self._after_train
+        if self.max_keep_ckpts > 0:  # the kept steps are state to resume; bound only when pruning
+            self.before_save_checkpoint = self._before_save_checkpoint
+            self.after_load_checkpoint = self._after_load_checkpoint
 
     # -- periodic checkpoints ------------------------------------------------------------------
     def after_train_epoch(self, runner: Any) -> None:
@@ -111,14 +119,31 @@ class CheckpointHook(Hook):
 
     def _save(self, runner: Any, step: int, epoch: int, iteration: int) -> Path | None:
         filename = self.filename_tmpl.format(step)
-        path = run_checkpoint.save(runner, filename, epoch, iteration, directory=self._directory(runner))
+        self._saving = step
+        try:
+            path = run_checkpoint.save(runner, filename, epoch, iteration, directory=self._directory(runner))
+        finally:
+            self._saving = None
         self._last = (path, iteration)
-        if path is None:  # not rank 0
-            return None
-        self._saved.append(str(path))
-        while self.max_keep_ckpts > 0 and len(self._saved) > self.max_keep_ckpts:
-            checkpoint.remove(self._saved.pop(0))
+        if self.max_keep_ckpts > 0:
+            kept = self._kept_after(step)
+            dropped = [old for old in self._kept if old not in kept]
+            self._kept = kept
+            if path is not None:  # rank 0 removes: after the new file is complete, never before
+                for old in dropped:
+                    checkpoint.remove(self._periodic_path(runner, old))
         return path
+
+    def _kept_after(self, step: int) -> list[int]:
+        """The kept steps once the periodic checkpoint of ``step`` is written: the newest N."""
+        kept = [old for old in self._kept if old != step] + [step]
+        return kept[-self.max_keep_ckpts :]
+
+    def _periodic_path(self, runner: Any, step: int) -> Path:
+        name = self.filename_tmpl.format(step)
+        if parallel.is_sharded(runner.model):
+            name = Path(name).with_suffix(checkpoint.SHARDED_SUFFIX).name
+        return self._directory(runner) / name
 
     def _directory(self, runner: Any) -> Path:
         """MMEngine's: the work directory, or ``out_dir`` joined with the work directory's name."""
@@ -153,11 +178,25 @@ class CheckpointHook(Hook):
                 self._publish(runner, path)
 
     def _before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        checkpoint[BEST_KEY] = {metric: dict(entry) for metric, entry in self.best.items()}
+        if self.save_best:
+            checkpoint[BEST_KEY] = {metric: dict(entry) for metric, entry in self.best.items()}
+        if self.max_keep_ckpts > 0:  # as it will be once this save is done: a resume goes on from there
+            checkpoint[KEEP_KEY] = (
+                list(self._kept) if self._saving is None else self._kept_after(self._saving)
+            )
 
     def _after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         if not runner.cfg.resume:  # load_from: weights for a new run, which starts its own bests
             return
+        if self.max_keep_ckpts > 0:
+            stored = checkpoint.get(KEEP_KEY, [])  # none in a checkpoint saved without max_keep_ckpts
+            steps = stored if isinstance(stored, list) else []
+            # all of them: with a lower max_keep_ckpts than before, the next save removes the extra ones
+            self._kept = [s for s in steps if type(s) is int and s >= 0]
+        if self.save_best:
+            self._load_bests(checkpoint)
+
+    def _load_bests(self, checkpoint: dict) -> None:
         stored = checkpoint.get(BEST_KEY, {})
         if bests.AUTO in self.rules and len(stored) == 1:  # "auto" named it before the resume
             self._name_auto(next(iter(stored)))
