@@ -203,3 +203,54 @@ def test_a_worker_ignores_sigterm_and_sigint(tmp_path: Path) -> None:
         assert [batch.tolist() for batch in loader] == [[[True, True, True]]] * 2
     finally:
         sys.path.remove(str(tmp_path))
+
+
+SIGNAL_IN_VALIDATION = """
+import os, signal
+
+from customrun_core import register
+from customrun_core.hooks import Hook
+
+
+@register("hooks")
+class SignalInValidation(Hook):
+    '''Sends this process SIGTERM during the first validation; records each validation's epoch.'''
+
+    def __init__(self):
+        self.validated = []
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if batch_idx == 0 and not self.validated:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.validated.append(runner.epoch)
+"""
+
+
+def test_a_signal_during_a_validation_mid_run_stops_right_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, customrun_isolated: None
+) -> None:
+    """An epoch loop of 3, SIGTERM during epoch 1's validation: the validation finishes, no further
+    iteration runs, epoch_1.pt is saved again after it and the run ends interrupted by SIGTERM."""
+    from customrun_core.errors import TrainingInterrupted
+    from customrun_core.runner import Runner
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "signal_in_validation.py").write_text(SIGNAL_IN_VALIDATION, encoding="utf-8")
+    cfg = tiny_config(
+        custom_imports={"imports": ["signal_in_validation"]},
+        custom_hooks=[{"type": "SignalInValidation"}],
+        train_cfg={"type": "EpochBasedTrainLoop", "max_epochs": 3},
+        default_hooks={"logger": False},
+    )
+    (tmp_path / "cfg.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runner = Runner.from_config("cfg.toml")
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGTERM"):
+        runner.train()
+    hook = next(h for h in runner.hooks.plugins if type(h).__name__ == "SignalInValidation")
+    assert hook.validated == [1]
+    assert (runner.epoch, runner.iter) == (1, len(runner.train_dataloader))
+    assert (tmp_path / "work" / "last_checkpoint").read_text(encoding="utf-8") == "epoch_1.pt"
+    assert ckpt.load(tmp_path / "work" / "epoch_1.pt")["meta"]["iter"] == runner.iter
