@@ -85,6 +85,7 @@ def check(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> None:
 
 def _check_data(cfg: RunConfig, component: Any, built: Mapping[str, Any]) -> None:
     from customrun_core.datasets.loader import check_dataloader
+    from customrun_core.metrics.accuracy import Accuracy, check_topk
     from customrun_core.metrics.evaluator import tables_to_check
 
     for mode in MODES:
@@ -94,7 +95,9 @@ def _check_data(cfg: RunConfig, component: Any, built: Mapping[str, Any]) -> Non
                 table = check_dataloader(loader, f"{mode}_dataloader", cfg.source)
             component("datasets", table.dataset, f"{mode}_dataloader.dataset")
         for key, metric in tables_to_check(getattr(cfg, f"{mode}_evaluator", None), f"{mode}_evaluator"):
-            component("metrics", metric, key)
+            if component("metrics", metric, key) is Accuracy and "model" not in built:
+                with located(cfg.source, key):
+                    check_topk(metric, cfg.model)
 
 
 def _check_train_loop(cfg: RunConfig, component: Any) -> None:

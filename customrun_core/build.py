@@ -22,7 +22,7 @@ from typing import Any
 
 from customrun_core import import_paths, registry
 from customrun_core.config import types
-from customrun_core.errors import ConfigError, closest, describe
+from customrun_core.errors import ConfigError, CustomrunError, closest, describe, first_line
 
 
 def join_key(key: str, name: str) -> str:
@@ -121,8 +121,8 @@ def build(kind: str, cfg: Any, key: str, default_type: str | None = None, **inje
     first for a model or dataset named by import path (see the module's docstring).
 
     Raises:
-        ConfigError: unknown type, bad arguments, or a ``ValueError`` from the constructor (a value
-            it refuses), each with ``key`` in the key path.
+        ConfigError: unknown type, bad arguments, or an exception from the constructor (a value it
+            refuses, ``nn.Linear(64, -5)``'s RuntimeError), each one line with ``key`` in the key path.
     """
     target, kwargs, nested = _resolve(kind, cfg, key, default_type, injected)
     for name in nested:
@@ -214,6 +214,18 @@ def call_checked(target: Any, kwargs: Mapping[str, Any], key: str, **injected: A
         return target(**injected, **kwargs)
     except ConfigError as error:
         raise error.located(key_prefix=key or None) from error
+    except CustomrunError:
+        raise
     except ValueError as error:
         label = getattr(target, "__name__", str(target))
-        raise ConfigError(f"{label} refused its arguments: {error}", key=key or None) from error
+        raise ConfigError(
+            f"{label} refused its arguments: {first_line(error).removeprefix(type(error).__name__ + ': ')}",
+            key=key or None,
+        ) from error
+    except Exception as error:  # nn.Linear(64, -5): RuntimeError; a TypeError, an IndexError, ...
+        # the arguments passed the signature's checks, so what the constructor raises is about them:
+        # one line with the key path (--traceback shows the rest)
+        label = getattr(target, "__name__", str(target))
+        raise ConfigError(
+            f"{label} failed with these arguments: {first_line(error)}", key=key or None
+        ) from error

@@ -24,7 +24,19 @@ __all__ = [
     "did_you_mean",
     "first_line",
     "located",
+    "one_line",
 ]
+
+# Every character str.splitlines() breaks at, written as an escape: a key or file name holding one
+# (TOML's quoted keys may, a file name may) must not break an error message into several lines.
+_LINE_BREAKS = {
+    c: repr(chr(c))[1:-1] for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks (``\\n``, ``\\r``, ...) escaped as Python writes them."""
+    return text.translate(_LINE_BREAKS)
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -64,6 +76,10 @@ class CustomrunError(Exception):
     ``exit_code`` (2: a mistake in the input)."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        # the one place the one-line rule is kept, whatever names a message quotes
+        return one_line(super().__str__())
 
 
 class NonFiniteLossError(CustomrunError):

@@ -8,6 +8,7 @@ from typing import Any
 
 from customrun_core.config.loader import apply_changes, apply_overrides, load_file, merge
 from customrun_core.config.schema import CustomImports, Randomness, RunConfig, parse_config
+from customrun_core.config.values import check_values
 
 __all__ = ["CustomImports", "Randomness", "RunConfig", "load_config", "merge"]
 
@@ -22,6 +23,7 @@ def load_config(
     it is validated together, so a bad value is the same error whichever way it came."""
     if isinstance(source, Mapping):
         data, file = dict(source), "<config>"
+        check_values(data, file)
     else:
         data, file = load_file(source), str(source)
     data = apply_overrides(data, overrides)

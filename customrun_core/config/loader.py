@@ -4,32 +4,61 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from customrun_core.errors import ConfigError, describe
+from customrun_core.config.values import MAX_DEPTH, check_values
+from customrun_core.errors import ConfigError, describe, first_line
 
 DELETE_KEY = "_delete_"
+MAX_FILE_BYTES = 16 * 2**20  # a config is text; this bounds what a wrong path (a disk image) costs
+MAX_EXTENDS_DEPTH = 32  # files, each extending the next; MMEngine's _base_ chains are a few deep
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """One TOML file as a dict; a missing file or bad syntax is a one-line :class:`ConfigError`."""
+    """One TOML file as a dict; a missing, unreadable or not regular file, one over
+    ``MAX_FILE_BYTES``, bad syntax or out-of-bounds values (:func:`check_values`) is a one-line
+    :class:`ConfigError`."""
+    text = _read_text(path)
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode()
-        return tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError("no such config file", file=str(path)) from None
-    except IsADirectoryError:
-        raise ConfigError("expected a TOML file, got a directory", file=str(path)) from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         # tomllib names no line for a file that stops short (a cut-off file, an unclosed array)
         where = f"(at end of document, line {max(len(text.splitlines()), 1)})"
         raise ConfigError(
             f"invalid TOML: {str(error).replace('(at end of document)', where)}", file=str(path)
         ) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError(
+            f"invalid TOML: nested deeper than {MAX_DEPTH} tables and arrays", file=str(path)
+        ) from None
+    except ValueError as error:  # an integer over Python's 4300 digits
+        raise ConfigError(f"invalid TOML: {first_line(error)}", file=str(path)) from None
+    check_values(data, str(path))
+    return data
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text; only a regular file is opened (a FIFO would block, /dev/zero never ends)."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError("expected a TOML file, got a directory", file=str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("expected a regular TOML file, got a device, FIFO or socket", file=str(path))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grew since stat
+    except FileNotFoundError:
+        raise ConfigError("no such config file", file=str(path)) from None
+    except OSError as error:  # permission denied, a name too long, a loop of links
+        raise ConfigError(f"cannot read the file: {error.strerror or error}", file=str(path)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"expected a config file of at most {MAX_FILE_BYTES // 2**20} MiB", file=str(path))
+    try:
+        return raw.decode()
     except UnicodeDecodeError as error:
         raise ConfigError(f"invalid TOML: not UTF-8 ({error.reason})", file=str(path)) from None
 
@@ -50,12 +79,28 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def load_file(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A config file with its ``extends`` bases merged below it, recursively."""
+def load_file(
+    path: str | os.PathLike[str],
+    _seen: tuple[Path, ...] = (),
+    _loaded: dict[Path, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A config file with its ``extends`` bases merged below it, recursively.
+
+    Each file is read once per load (``_loaded``: a diamond of bases would otherwise be read an
+    exponential number of times); a chain of bases longer than ``MAX_EXTENDS_DEPTH`` is refused."""
+    loaded: dict[Path, dict[str, Any]] = {} if _loaded is None else _loaded
     resolved = Path(path).resolve()
     if resolved in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, resolved))
         raise ConfigError(f"extends forms a cycle: {chain}", file=str(path), key="extends")
+    if resolved in loaded:
+        return loaded[resolved]  # merge() copies what it takes, so this stays as it was
+    if len(_seen) >= MAX_EXTENDS_DEPTH:
+        raise ConfigError(
+            f"expected a chain of at most {MAX_EXTENDS_DEPTH} files, got longer",
+            file=str(path),
+            key="extends",
+        )
     data = read_toml(path)
     bases = data.pop("extends", [])
     if isinstance(bases, str):
@@ -69,8 +114,9 @@ def load_file(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dic
             raise ConfigError(
                 f"no such config file {base!r} (looked for {base_path})", file=str(path), key="extends"
             )
-        merged = merge(merged, load_file(base_path, (*_seen, resolved)))
-    return merge(merged, data)
+        merged = merge(merged, load_file(base_path, (*_seen, resolved), loaded))
+    loaded[resolved] = merge(merged, data)
+    return loaded[resolved]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -80,6 +126,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not all(part.strip() for part in key.split(".")):
         raise ConfigError(f"expected KEY.PATH=VALUE, got {text!r}", file="--set")
     raw = raw.strip()
+    if len(key.split(".")) > MAX_DEPTH:
+        raise ConfigError(
+            f"expected a key path of at most {MAX_DEPTH} keys", file="--set", key=key[:60] + "..."
+        )
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError as error:
@@ -87,6 +137,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             reason = str(error).split(" (at ")[0]
             raise ConfigError(f"invalid TOML value {raw!r}: {reason}", file="--set", key=key) from None
         value = raw  # a bare word: lets --set work_dir=runs/a through without quotes
+    except (RecursionError, ValueError) as error:  # nested thousands deep; an integer of 4300+ digits
+        reason = (
+            f"nested deeper than {MAX_DEPTH} tables and arrays"
+            if isinstance(error, RecursionError)
+            else first_line(error)
+        )
+        raise ConfigError(f"invalid TOML value: {reason}", file="--set", key=key) from None
+    check_values(value, "--set", key)
     return key.split("."), value
 
 

@@ -145,11 +145,15 @@ def structure(cls: type[Any], data: Any, file: str, prefix: str = "") -> Any:
 
 
 def _check_minimum(value: Any, hint: Any, field: attrs.Attribute[Any]) -> str | None:
-    """A field's ``minimum`` (its metadata) checked: values TOML allows but a run cannot use."""
-    minimum = field.metadata.get("minimum")
-    if minimum is None:
-        return None
-    return types.check_minimum(value, minimum, types.expected(hint) or "a number")
+    """A field's ``minimum`` and ``maximum`` (its metadata) checked: values TOML allows but a run
+    cannot use."""
+    minimum, maximum = field.metadata.get("minimum"), field.metadata.get("maximum")
+    what = types.expected(hint) or "a number"
+    if minimum is not None and (problem := types.check_minimum(value, minimum, what)):
+        return problem
+    if maximum is not None and types.is_number(value) and value > maximum:
+        return f"expected {what} <= {maximum}, got {value}"
+    return None
 
 
 def _join(prefix: str, key: str) -> str:

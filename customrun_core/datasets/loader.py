@@ -35,7 +35,8 @@ class DataLoaderConfig:
     dataset: dict[str, Any]
     batch_size: int = attrs.field(default=1, metadata={"minimum": 1})
     shuffle: bool = False
-    num_workers: int = attrs.field(default=0, metadata={"minimum": 0})
+    # each worker is a process: a bound, so that a slip (10**18) is refused, not a fork bomb
+    num_workers: int = attrs.field(default=0, metadata={"minimum": 0, "maximum": 1024})
     drop_last: bool = False
     pin_memory: bool | Literal["auto"] = "auto"
     persistent_workers: bool = False

@@ -30,6 +30,8 @@ class Accuracy:
 
     def process(self, data_batch: Any, outputs: torch.Tensor) -> None:
         _, targets = unpack_batch(data_batch)
+        if outputs.dim() == 2 and max(self.topk) > outputs.shape[1]:  # what check_topk could not see
+            raise ConfigError(_too_large(self.topk, outputs.shape[1], "the model outputs"), key="topk")
         ranked = outputs.topk(max(self.topk), dim=1).indices
         hits = ranked == targets.view(-1, 1)
         for k in self.topk:
@@ -46,3 +48,30 @@ class Accuracy:
         if self.count == 0:
             return {}
         return {f"accuracy/top{k}": 100.0 * self.correct[k] / self.count for k in self.topk}
+
+
+def _too_large(topk: Sequence[int], classes: int, source: str) -> str:
+    return f"expected each k <= {classes}, the number of classes {source}, got {max(topk)}"
+
+
+def check_topk(table: Any, model_cfg: Any) -> None:
+    """Refuse, before training, a ``topk`` beyond the model's classes when the model table states
+    them: one ``num_classes`` integer anywhere in it (a backbone's, a head's). A model that states
+    none, or several different ones, is checked by :meth:`Accuracy.process` at the first batch."""
+    topk = table.get("topk", 1) if isinstance(table, dict) else 1
+    ks = [topk] if isinstance(topk, int) else topk
+    if not isinstance(ks, list) or not ks or not all(isinstance(k, int) for k in ks):
+        return  # the signature check reports it
+    stated: set[int] = set()
+    pending = [model_cfg]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            value = node.get("num_classes")
+            if isinstance(value, int) and not isinstance(value, bool):
+                stated.add(value)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    if len(stated) == 1 and max(ks) > (classes := stated.pop()):
+        raise ConfigError(_too_large(ks, classes, "model.num_classes states"), key="topk")
