@@ -40,17 +40,23 @@ class PythonConfig:
     reports: list[Report] = attrs.field(factory=list)
 
 
-def read_config(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> PythonConfig:
-    """The file at ``path`` with its ``_base_`` files merged below it.
+def read_config(
+    path: str | os.PathLike[str], _chain: tuple[Path, ...] = (), _read: dict[Path, PythonConfig] | None = None
+) -> PythonConfig:
+    """The file at ``path`` with its ``_base_`` files merged below it; a base reached twice (a
+    diamond of ``_base_``) is read once (``_read``), so that reads cannot grow exponentially.
 
     Raises:
         ConfigError: the file is missing or not Python, a ``_base_`` file is missing, ``_base_``
             forms a cycle, two bases set one key, or a dict in the file meets a non-dict in a base.
     """
     file = os.fspath(path)
+    read = {} if _read is None else _read
+    if Path(file).resolve() in read:  # nothing changes a PythonConfig once read
+        return read[Path(file).resolve()]
     tree = parse_file(file)
     base_node = next((s for s in tree.body if is_base_assignment(s)), None)
-    base = _read_bases(file, base_node, _chain) if base_node is not None else None
+    base = _read_bases(file, base_node, _chain, read) if base_node is not None else None
     evaluator = Evaluator(file, base.values if base is not None else None)
     own = StatementRunner(evaluator).run(tree)
     refuse_over_bounds(evaluator)
@@ -61,7 +67,10 @@ def read_config(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> 
     for key, value in own.values.items():
         values[key] = merge_value(values.get(key, _MISSING), value, key, f"{file}:{own.lines.get(key, 0)}")
         origins[key] = (file, own.lines.get(key, 0))
-    return PythonConfig(file, values, origins, base.helpers | own.read, base.reports + own.reports)
+    read[Path(file).resolve()] = PythonConfig(
+        file, values, origins, base.helpers | own.read, base.reports + own.reports
+    )
+    return read[Path(file).resolve()]
 
 
 def refuse_over_bounds(evaluator: Evaluator) -> None:
@@ -116,7 +125,9 @@ def parse_file(file: str) -> ast.Module:
 _MISSING: Any = object()
 
 
-def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonConfig:
+def _read_bases(
+    file: str, node: ast.stmt, chain: tuple[Path, ...], read: dict[Path, PythonConfig]
+) -> PythonConfig:
     """The bases named by ``_base_ = ...`` (``node``), merged in order."""
     where = f"{file}:{node.lineno}"
     assert isinstance(node, ast.Assign)
@@ -136,7 +147,7 @@ def _read_bases(file: str, node: ast.stmt, chain: tuple[Path, ...]) -> PythonCon
     for name in names:
         _check_base_file(name, here, where, (*chain, here))
         # shown as the user would write it: beside the file as the user named it
-        base = read_config(os.path.normpath(Path(file).parent / name), (*chain, here))
+        base = read_config(os.path.normpath(Path(file).parent / name), (*chain, here), read)
         for key in base.values:
             if key in owners:
                 raise ConfigError(

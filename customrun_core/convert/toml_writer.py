@@ -38,7 +38,23 @@ def _needs_section(value: Any, key_width: int) -> bool:
     tables = isinstance(value, dict) or (
         isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
     )
-    return tables and len(_inline(value)) + key_width > INLINE_WIDTH
+    return tables and _width(value, INLINE_WIDTH - key_width) > INLINE_WIDTH - key_width
+
+
+def _width(value: Any, limit: int) -> int:
+    """``len(_inline(value))``, or some number over ``limit`` once it is known to be over: a table
+    nested deep in a long array is not written out once per level above it."""
+    if isinstance(value, dict):
+        parts, total = [(len(_key(k)) + 3, v) for k, v in value.items()], 4 if value else 2
+    elif isinstance(value, list):
+        parts, total = [(0, v) for v in value], 2
+    else:
+        return len(_scalar(value))
+    for index, (extra, item) in enumerate(parts):
+        total += extra + 2 * (index > 0) + _width(item, limit - total)
+        if total > limit:
+            break
+    return total
 
 
 def _inline(value: Any) -> str:
@@ -52,6 +68,8 @@ def _inline(value: Any) -> str:
 
 
 def _scalar(value: Any) -> str:
+    if type(value) is int:  # as tomli_w writes it, without its cost per call
+        return str(value)
     import tomli_w
 
     return tomli_w.dumps({"v": value})[len("v = ") : -1]

@@ -190,3 +190,38 @@ def test_values_shared_by_aliases_convert_like_mmengine_configs(tmp_path: Path) 
     model = convert_file(tmp_path / "cfg.py").data["model"]
     norm = {"type": "BN", "requires_grad": True}
     assert model["a"] == norm and model["b"] == [norm] * 4 and model["c"] == {"d": norm}
+
+
+def test_a_diamond_of_bases_reads_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from customrun_core.convert import inherit
+
+    (tmp_path / "d0.py").write_text("lr = 0.1\n")
+    for level in range(1, 11):  # each level names the one below twice: 2**10 reads without a cache
+        for side in "ab":
+            (tmp_path / f"d{level}{side}.py").write_text(f"_base_ = ['d{level - 1}.py']\n")
+        (tmp_path / f"d{level}.py").write_text(f"_base_ = ['d{level}a.py', 'd{level}b.py']\n")
+    reads: list[str] = []
+    parse = inherit.parse_file
+    monkeypatch.setattr(inherit, "parse_file", lambda file: reads.append(file) or parse(file))
+    with pytest.raises(Exception, match="lr is set by two _base_ files"):  # MMEngine's rule, kept
+        inherit.read_config(tmp_path / "d10.py")
+    (tmp_path / "d0.py").write_text("")
+    reads.clear()
+    assert inherit.read_config(tmp_path / "d10.py").values == {}
+    assert len(reads) == len(set(reads)) == 31
+
+
+def test_toml_of_a_deep_long_value_writes_each_scalar_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from customrun_core.convert import toml_writer
+
+    value: dict = {"x": [1.5] * 2000}
+    for _ in range(60):
+        value = {"k": value}
+    calls: list[object] = []
+    scalar = toml_writer._scalar
+    monkeypatch.setattr(toml_writer, "_scalar", lambda v: calls.append(v) or scalar(v))
+    text = toml_writer.dumps({"model": value})
+    assert text.count("1.5") == 2000
+    assert len(calls) < 2000 + 60 * 100  # once each, plus a line's width per level; was 2000 * 60
