@@ -35,6 +35,7 @@ from customrun_core.randomness import draw_seed, seed_everything
 from customrun_core.run_log import FILE_ONLY, make_logger
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.stopping import GracefulStop
+from customrun_core.work_dir import check_config_not_overwritten, locked, make_work_dir
 
 
 class Runner:
@@ -81,7 +82,7 @@ class Runner:
             device = pick_device(cfg.device)
             self.rank, self.world_size, self.device = distributed.setup(cfg.launcher, cfg.dist_cfg, device)
         self.work_dir = Path(cfg.work_dir or default_work_dir(cfg.source))
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        make_work_dir(self.work_dir, cfg.source)  # one line if it cannot be, before anything is built
         self.logger = make_logger(self.work_dir, self.rank)
         seed = cfg.randomness.seed  # a drawn seed is rank 0's: every process shuffles alike
         seed = distributed.broadcast_object(draw_seed()) if seed is None else seed
@@ -89,6 +90,7 @@ class Runner:
         if cfg.cudnn_benchmark:  # MMEngine's env_cfg.cudnn_benchmark: false leaves torch's setting
             torch.backends.cudnn.benchmark = True
         self.config_toml = tomli_w.dumps(cfg.to_dict())  # the resolved config, as written and saved
+        check_config_not_overwritten(self.work_dir, cfg.source, self.config_toml)
         self.scalars = ScalarBuffer()
         self.model = self._place(assembly.build_model(cfg, self._built))
         for key, hook, priority in assembly.build_hooks(cfg, self.rank, self._built):
@@ -150,7 +152,12 @@ class Runner:
 
     # -- the three entry points --------------------------------------------------------------
     def train(self) -> Any:
-        """Build the training side, load or resume a checkpoint, run the train loop."""
+        """Build the training side, load or resume a checkpoint, run the train loop, holding the
+        work directory's lock throughout (a second training there is refused in one line)."""
+        with locked(self.work_dir, self.cfg.source, self.rank):
+            return self._train()
+
+    def _train(self) -> Any:
         self._build_training()
         self._build_evaluation("val")
         self._start("train")

@@ -5,6 +5,7 @@ Needs the optional extra ``pip install 'customrun-core[tensorboard]'``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,8 @@ class TensorBoardLoggerHook(Hook):
     It implements ``after_log_record``, which the LoggerHook fires with each record it writes, so
     the values are exactly the logged ones (the window means of training values, the validation
     and test metrics) and no hook point runs per iteration: a run pays only for the lines it logs.
-    Event files go to ``log_dir`` (relative paths are inside the work directory; default
+    Event files go to ``log_dir`` (a relative path is inside the work directory, and one that
+    leaves it, ``../x``, is refused; an absolute path is taken as it is; default
     ``WORK_DIR/tensorboard``), written by rank 0 only, flushed and closed in ``after_run``, after
     an error too. A NaN or infinite value is written as it is. A resumed run hides (TensorBoard's
     ``purge_step``) what an earlier run logged after the resumed checkpoint. When training ends
@@ -46,6 +48,12 @@ class TensorBoardLoggerHook(Hook):
     def __init__(self, log_dir: str = "tensorboard", flush_secs: int = 30) -> None:
         if flush_secs < 1:
             raise ConfigError(f"expected an integer >= 1, got {flush_secs}", key="flush_secs")
+        if not Path(log_dir).is_absolute() and os.path.normpath(log_dir).split(os.sep)[0] == os.pardir:
+            raise ConfigError(
+                f"expected a path inside the work directory or an absolute path, got {log_dir!r},"
+                " which leaves the work directory",
+                key="log_dir",
+            )
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
