@@ -76,10 +76,14 @@ class CustomrunError(Exception):
     ``exit_code`` (2: a mistake in the input)."""
 
     exit_code = 2
+    # True for the one message that is a block on purpose (the broken plugins, one per line), its
+    # lines escaped where they were built
+    block = False
 
     def __str__(self) -> str:
         # the one place the one-line rule is kept, whatever names a message quotes
-        return one_line(super().__str__())
+        text = super().__str__()
+        return text if self.block else one_line(text)
 
 
 class NonFiniteLossError(CustomrunError):
@@ -89,10 +93,16 @@ class NonFiniteLossError(CustomrunError):
 
 
 class RunExited(CustomrunError):
-    """Code inside a run (a hook, the model, a dataset) called ``sys.exit()``: the run did not
-    finish, whatever code it passed, so the exit status is 1, never 0."""
+    """Code inside a run (a hook, the model, a dataset) called ``sys.exit(code)``: the run did
+    not finish, whatever code it passed, so the exit status is 1, never 0."""
 
     exit_code = 1
+
+    def __init__(self, code: object) -> None:
+        super().__init__(
+            f"code inside the run (a hook, the model or a dataset) called sys.exit({code!r}); "
+            "the run did not finish"
+        )
 
 
 class TrainingInterrupted(CustomrunError):

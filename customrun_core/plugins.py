@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from customrun_core import registry
-from customrun_core.errors import ConfigError, PluginError, first_line
+from customrun_core.errors import ConfigError, PluginError, first_line, one_line
 from customrun_core.import_paths import load_module
 
 
@@ -38,11 +38,13 @@ def load_plugins(hooks: Any) -> None:
             if why is not None:
                 failures.append(f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {why}")
     if failures:
-        raise PluginError(
+        error = PluginError(
             "plugins failed to load:\n"
-            + "\n".join(failures)
+            + "\n".join(one_line(failure) for failure in failures)
             + "\n(uninstall or fix them; the run has not started)"
         )
+        error.block = True
+        raise error
     hooks.check_pending()
 
 

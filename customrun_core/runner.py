@@ -223,10 +223,7 @@ class Runner:
             yield
             clean = True
         except SystemExit as error:  # sys.exit(0) in a hook must not make a failed run exit 0
-            raise RunExited(
-                f"code inside the run (a hook, the model or a dataset) called sys.exit({error.code!r}); "
-                "the run did not finish"
-            ) from error
+            raise RunExited(error.code) from error
         finally:
             try:
                 self.call_hook("after_run")

@@ -23,6 +23,8 @@ from customrun_core.config import load_config
 from customrun_core.errors import ConfigError
 
 MODULE = """
+from functools import partial
+
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -175,9 +177,10 @@ def test_the_check_builds_nothing_and_finds_a_misspelt_nested_argument(
 @pytest.mark.parametrize(
     ("nested_type", "words"),
     [
-        ("os:system", "not a model (torch.nn.Module), a dataset, a sampler or a transform"),
-        ("functools:partial", "outside the standard library"),
-        ("subprocess:Popen", "outside the standard library"),
+        ("os:system", "names the standard library module 'os'"),  # refused before it is imported
+        ("subprocess:Popen", "names the standard library module 'subprocess'"),
+        ("crt_nested:partial", "outside the standard library"),  # functools.partial, re-exported
+        ("crt_nested:encoder", "not a model (torch.nn.Module), a dataset, a sampler or a transform"),
         ("crt_nested:BUILT", "a list"),
         ("MPL", "did you mean 'MLP'"),
     ],
