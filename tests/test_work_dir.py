@@ -249,11 +249,14 @@ def test_a_forked_child_does_not_keep_the_lock(tmp_path: Path) -> None:
     with the last of them."""
     from customrun_core.work_dir import locked
 
+    ready, say_ready = os.pipe()
     with locked(tmp_path, "cfg.toml"):
         child = os.fork()
-        if child == 0:  # pragma: no cover - the child
+        if child == 0:  # pragma: no cover - the child (the at-fork handler ran before fork returned)
+            os.write(say_ready, b"x")
             time.sleep(3)
             os._exit(0)
+        os.read(ready, 1)  # the child is past fork: what it would keep of the lock, it has closed
     try:
         with locked(tmp_path, "cfg.toml"):  # this process again: its own lock is gone
             pass

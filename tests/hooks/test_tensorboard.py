@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -132,6 +133,8 @@ def test_a_resumed_run_hides_what_the_interrupted_one_logged_after_its_checkpoin
         "default_hooks": {"logger": {"interval": 2}, "checkpoint": {"by_epoch": False, "interval": 6}},
     }
     customrun_run(**config)  # as if it had been interrupted after iteration 12
+    # TensorBoard orders event files by the second in their names; a resume comes seconds later
+    time.sleep(1.1)
     customrun_run(**config, resume="work/iter_6.pt")
     lines = [json.loads(line) for line in Path("work/scalars.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if r["mode"] == "train"] == [2, 4, 6, 8, 10, 12, 8, 10, 12]
