@@ -36,8 +36,6 @@ class EpochBasedTrainLoop(TrainLoop):
                 break
             if self.should_validate(self.epoch, self.max_epochs):
                 runner.val_loop.run()
-                if self.stop_after_validation():
-                    break
         self.save_if_stopped()
         runner.call_hook("after_train")
         return runner.model

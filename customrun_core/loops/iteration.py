@@ -54,8 +54,6 @@ class IterBasedTrainLoop(TrainLoop):
                 break
             if self.should_validate(self.iter, self.max_iters):
                 runner.val_loop.run()
-                if self.stop_after_validation():
-                    break
         if not self.interrupted:
             runner.call_hook("after_train_epoch")
         self.save_if_stopped()

@@ -62,18 +62,6 @@ class TrainLoop(BaseLoop):
                 runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
             self.interrupted = True
 
-    def stop_after_validation(self) -> bool:
-        """Whether a stop signal arrived by the end of a validation (the final one included): it
-        ends training here, with this position saved after the validation (which finishes, so its
-        metrics and the hooks' state in the checkpoint include it), as :meth:`run_iter` would.
-        Under torchrun the processes agree on it now (a validation ends on all of them alike)."""
-        if self.interrupted or not self.runner.stop_requested(agree=True):
-            return False
-        name = f"epoch_{self.epoch}.pt" if self.by_epoch else f"iter_{self.iter}.pt"
-        self.runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
-        self.interrupted = True
-        return True
-
     def save_if_stopped(self) -> None:
         """A hook's ``stop_training`` ended the run before its last iteration: save its final state
         (after the validation that decided it, so the hooks' counters in it include that one)."""
