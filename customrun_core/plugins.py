@@ -38,13 +38,13 @@ def load_plugins(hooks: Any) -> None:
             if why is not None:
                 failures.append(f"  {entry.dist} {entry.version}, entry point {name} = {entry.value}: {why}")
     if failures:
-        error = PluginError(
+        block = PluginError(
             "plugins failed to load:\n"
             + "\n".join(one_line(failure) for failure in failures)
             + "\n(uninstall or fix them; the run has not started)"
         )
-        error.block = True
-        raise error
+        block.block = True
+        raise block
     hooks.check_pending()
 
 
