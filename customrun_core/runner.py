@@ -183,11 +183,11 @@ class Runner:
         """One test pass; returns the metrics."""
         return self._evaluate("test")
 
-    def stop_requested(self) -> bool:
+    def stop_requested(self, agree: bool = False) -> bool:
         """Whether training stops after this iteration: SIGINT or SIGTERM arrived (on any process;
         under torchrun the processes agree on it every few iterations, see
-        :mod:`customrun_core.stopping`). Train loops ask after each iteration."""
-        return self._stop.requested(self.iter)
+        :mod:`customrun_core.stopping`, or now with ``agree``). Train loops ask after each iteration."""
+        return self._stop.requested(self.iter, agree)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, filename: str, epoch: int, iteration: int) -> Path | None:

@@ -4,25 +4,89 @@ The first signal asks for a stop; a second one exits at once (status 128 + signa
 every process must stop after the same iteration, so the processes agree on whether any of them got
 a signal once every :data:`STOP_AGREEMENT_EVERY` iterations (one one-number all-reduce, which on
 CUDA waits for the device: not every iteration).
+
+Only the main process reacts. SLURM's ``scancel``, pre-emption and ``kill -- -PGID`` signal the
+whole process group, DataLoader workers included: a worker ignores SIGINT and SIGTERM
+(:func:`ignore_stop_signals`, its ``worker_init_fn``), and the main process blocks both while it
+forks workers (:func:`stop_signals_blocked`), so that a signal landing before that ``worker_init_fn``
+runs waits in the new worker and is discarded there, instead of killing it (torch's own SIGTERM
+handler in a worker dies of a signal not sent by its parent, and the main process then raises).
+The main process ends its workers itself as the stopped run winds down. Since a worker ignores
+SIGTERM, ``Process.terminate()`` no longer ends it: multiprocessing's own exit handler terminates
+and then joins the workers still alive at interpreter exit (an iterator never exhausted nor
+deleted), which would wait forever, so workers are killed at exit first (:func:`kill_at_exit`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from customrun_core import distributed
 from customrun_core.errors import TrainingInterrupted
 
-__all__ = ["STOP_AGREEMENT_EVERY", "GracefulStop"]
+__all__ = [
+    "STOP_AGREEMENT_EVERY",
+    "GracefulStop",
+    "ignore_stop_signals",
+    "kill_at_exit",
+    "stop_signals_blocked",
+]
 
 # Under torchrun, how often (in iterations) the processes agree on whether a stop signal arrived.
 STOP_AGREEMENT_EVERY = 10
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM wait (blocked in this thread) and arrive on leaving: the
+    processes forked inside start with them blocked. Nothing is blocked outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_stop_signals(_worker_id: int = 0) -> None:
+    """A DataLoader worker's ``worker_init_fn``: SIGINT and SIGTERM are ignored from now on (one that
+    arrived while they were blocked is discarded), so a signal to the process group reaches the
+    main process only. The worker's seeds are torch's, set before this runs."""
+    for number in _STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+_workers_to_kill: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def kill_at_exit(processes: Iterable[Any]) -> None:
+    """Kill these ``multiprocessing`` processes (workers that ignore SIGTERM) if they are still alive
+    when the interpreter exits. Registered after multiprocessing's exit handler, so it runs first."""
+    if not _workers_to_kill:
+        atexit.unregister(_kill_workers)
+        atexit.register(_kill_workers)
+    _workers_to_kill.update(processes)
+
+
+def _kill_workers() -> None:
+    alive = [process for process in _workers_to_kill if process.is_alive()]
+    for process in alive:
+        process.kill()
+    for process in alive:
+        process.join(timeout=5)
 
 
 class GracefulStop:
@@ -36,12 +100,16 @@ class GracefulStop:
         self.world_size = world_size
         self.logger = logger
         self.signal: signal.Signals | None = None
+        self._pid = os.getpid()  # the process whose signals count (handling_signals sets it)
 
-    def requested(self, iteration: int) -> bool:
-        """Whether training stops after ``iteration`` (finished iterations), on every process alike."""
+    def requested(self, iteration: int, agree: bool = False) -> bool:
+        """Whether training stops after ``iteration`` (finished iterations), on every process alike.
+
+        ``agree``: under torchrun, agree now whatever the iteration (every process must ask at the
+        same point, e.g. after a validation, which costs far more than the agreement)."""
         if self.world_size == 1:  # known since start-up: no torch.distributed queries per iteration
             return self.signal is not None
-        if iteration % STOP_AGREEMENT_EVERY:
+        if iteration % STOP_AGREEMENT_EVERY and not agree:
             return False  # a signal waits for the next agreement: no process stops alone
         stop = distributed.all_reduce_sum([float(self.signal is not None)])[0] > 0
         if stop and self.signal is None:
@@ -65,9 +133,8 @@ class GracefulStop:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {
-            number: signal.signal(number, self._on_signal) for number in (signal.SIGINT, signal.SIGTERM)
-        }
+        self._pid = os.getpid()
+        previous = {number: signal.signal(number, self._on_signal) for number in _STOP_SIGNALS}
         try:
             yield
         finally:
@@ -75,6 +142,8 @@ class GracefulStop:
                 signal.signal(number, handler)
 
     def _on_signal(self, number: int, _frame: Any) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked child (a worker before its worker_init_fn): the main process decides
         if self.signal is not None:
             os._exit(128 + number)  # the second signal: no cleanup, as asked
         self.signal = signal.Signals(number)

@@ -245,6 +245,27 @@ class ResumableSampler:
         return len(self.base) if self.base is not None else self.size
 
 
+@functools.cache
+def _signal_safe_loader() -> Any:
+    """``DataLoader`` whose worker processes leave SIGINT and SIGTERM to the main process (see
+    :mod:`customrun_core.stopping`): a stop signal sent to the whole process group neither kills a
+    worker nor makes the main process raise; the graceful stop then ends the workers itself."""
+    from torch.utils.data import DataLoader
+
+    from customrun_core.stopping import kill_at_exit, stop_signals_blocked
+
+    class SignalSafeDataLoader(DataLoader):
+        def _get_iterator(self) -> Any:
+            if self.num_workers == 0:
+                return super()._get_iterator()
+            with stop_signals_blocked():  # the workers forked here start with them blocked
+                iterator = super()._get_iterator()
+            kill_at_exit(getattr(iterator, "_workers", ()))  # terminate() no longer ends them
+            return iterator
+
+    return SignalSafeDataLoader
+
+
 def build_dataloader(
     cfg: Any,
     key: str,
@@ -267,7 +288,8 @@ def build_dataloader(
     4-D tensors ``torch.channels_last`` as they are collated.
     """
     import torch
-    from torch.utils.data import DataLoader
+
+    from customrun_core.stopping import ignore_stop_signals
 
     table = check_dataloader(cfg, key, file)
     if dataset is None:  # else a Dataset given from Python, in place of the table
@@ -287,7 +309,7 @@ def build_dataloader(
         collate_fn = functools.partial(_collate_then_channels_last, collate_fn)
     elif channels_last:
         from customrun_core.batch import collate_channels_last as collate_fn
-    return DataLoader(
+    return _signal_safe_loader()(
         dataset,
         batch_size=table.batch_size,
         sampler=sampler,
@@ -298,4 +320,5 @@ def build_dataloader(
         pin_memory=pin_memory,
         persistent_workers=table.persistent_workers,
         prefetch_factor=table.prefetch_factor,
+        worker_init_fn=ignore_stop_signals if table.num_workers else None,  # the main process decides
     )

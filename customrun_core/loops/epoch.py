@@ -35,8 +35,9 @@ class EpochBasedTrainLoop(TrainLoop):
             if self.interrupted:
                 break
             if self.should_validate(self.epoch, self.max_epochs):
-                runner.val_loop.run()
-        self.save_if_stopped()
+                if self.validate():
+                    break
+        self.finish()
         runner.call_hook("after_train")
         return runner.model
 

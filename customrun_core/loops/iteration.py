@@ -53,9 +53,10 @@ class IterBasedTrainLoop(TrainLoop):
             if self.interrupted:
                 break
             if self.should_validate(self.iter, self.max_iters):
-                runner.val_loop.run()
+                if self.validate():
+                    break
         if not self.interrupted:
             runner.call_hook("after_train_epoch")
-        self.save_if_stopped()
+        self.finish()
         runner.call_hook("after_train")
         return runner.model

@@ -3,6 +3,7 @@ of a train loop, one training step, and MMEngine's validation rule."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from customrun_core.batch import to_device
@@ -26,7 +27,7 @@ class TrainLoop(BaseLoop):
         stop_training: a hook sets it to stop at the end of the current epoch (MMEngine's name);
             the loop then saves a checkpoint (:meth:`save_if_stopped`) before ``after_train``.
         should_validate(done, total): whether a validation follows ``done`` of ``total`` epochs
-            (iterations).
+            (iterations); :meth:`validate` runs it, :meth:`finish` ends training.
 
     A subclass sets ``max_epochs`` and ``max_iters`` in ``__init__`` and implements ``run()``,
     calling :meth:`run_iter` for each batch (it fires the iteration's hooks, counts ``iter`` and
@@ -61,6 +62,41 @@ class TrainLoop(BaseLoop):
             if runner.last_saved != (name, self.iter):  # a hook did not save it just now
                 runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
             self.interrupted = True
+
+    def validate(self) -> bool:
+        """Run the validation, after the losses whose check waited (see :meth:`check_losses`), and
+        say whether a stop signal ends training here (:meth:`stop_after_validation`)."""
+        self.check_losses()
+        self.runner.val_loop.run()
+        return self.stop_after_validation()
+
+    def finish(self) -> None:
+        """The end of training, before ``after_train``: the losses whose check waited are checked
+        and a run a hook stopped is saved (:meth:`save_if_stopped`)."""
+        self.check_losses()
+        self.save_if_stopped()
+
+    def check_losses(self) -> None:
+        """Check now the losses an optim wrapper checks in batches on an accelerator
+        (``OptimWrapper.check_losses``), so that neither a validation nor the end of training
+        passes over a non-finite loss that ``on_nonfinite = "error"`` must stop."""
+        wrapper = self.runner.optim_wrapper
+        for member in wrapper.values() if isinstance(wrapper, Mapping) else [wrapper]:
+            check = getattr(member, "check_losses", None)
+            if check is not None:
+                check()
+
+    def stop_after_validation(self) -> bool:
+        """Whether a stop signal arrived by the end of a validation (the final one included): it
+        ends training here, with this position saved after the validation (which finishes, so its
+        metrics and the hooks' state in the checkpoint include it), as :meth:`run_iter` would.
+        Under torchrun the processes agree on it now (a validation ends on all of them alike)."""
+        if self.interrupted or not self.runner.stop_requested(agree=True):
+            return False
+        name = f"epoch_{self.epoch}.pt" if self.by_epoch else f"iter_{self.iter}.pt"
+        self.runner.save_checkpoint(name, epoch=self.epoch, iteration=self.iter)
+        self.interrupted = True
+        return True
 
     def save_if_stopped(self) -> None:
         """A hook's ``stop_training`` ended the run before its last iteration: save its final state
