@@ -278,7 +278,7 @@ class Runner:
         self.train_loop = assembly.build_train_loop(cfg, self, self.train_dataloader)
         self.optim_wrapper = assembly.build_optim_wrapper(cfg, self.model)
         for member in assembly.optim_members(self.optim_wrapper).values():
-            member.on_nonfinite, member.logger = cfg.on_nonfinite, self.logger
+            member.set_nonfinite_policy(cfg.on_nonfinite, cfg.max_nonfinite_skips, self.logger)
         loop = self.train_loop
         self.param_schedulers = assembly.build_schedulers(cfg, self.optim_wrapper, loop, len(loop.dataloader))
         for message in assembly.optimization_warnings(cfg, self.param_schedulers, loop):

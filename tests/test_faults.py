@@ -444,11 +444,13 @@ class Poison(Hook):
 """
 
 
-def nonfinite_run(tmp_path: Path, policy: str | None, **changes: Any) -> Runner:
-    (tmp_path / "poison.py").write_text(POISON, encoding="utf-8")
+def nonfinite_run(tmp_path: Path, policy: str | None, probes: str = POISON, **changes: Any) -> Runner:
+    """A run whose iteration 4 sees NaN inputs (``custom_hooks`` replaces that; ``probes`` is the
+    code of the hooks' module)."""
+    (tmp_path / "poison.py").write_text(probes, encoding="utf-8")
     cfg = tiny_config(
         custom_imports={"imports": ["poison"]},
-        custom_hooks=[{"type": "Poison", "at": 4}],
+        custom_hooks=changes.pop("custom_hooks", [{"type": "Poison", "at": 4}]),
         default_hooks={"logger": False, "checkpoint": False} | changes.pop("default_hooks", {}),
         **({} if policy is None else {"on_nonfinite": policy}),
         **changes,

@@ -135,6 +135,9 @@ MEANINGS: dict[str, str] = {
     "on_nonfinite": 'a NaN or infinite loss: `"error"` stops the run naming the iteration and the loss terms,'
     ' `"skip"` leaves that loss out (on every process), `"warn"` logs and uses it'
     " ([guarantees.md](guarantees.md))",
+    "max_nonfinite_skips": 'under `on_nonfinite = "skip"`, how many iterations in a row may be skipped (a'
+    " non-finite loss, or gradients of a finite one) before the run stops: skipping cannot recover"
+    " ([guarantees.md](guarantees.md))",
     "randomness": "seeds for Python, NumPy and torch (below)",
     "compile": '`true`, or a table of `torch.compile` arguments (`{backend = "aot_eager", dynamic = false}`):'
     " compile the model's forward ([Speed](#speed))",

@@ -78,6 +78,7 @@ class RunConfig:
     model_wrapper_cfg: Table = attrs.field(factory=dict)
     sync_bn: bool | Literal["torch"] = False
     on_nonfinite: Literal["error", "skip", "warn"] = "error"
+    max_nonfinite_skips: int = attrs.field(default=10, metadata={"minimum": 1})
     randomness: Randomness = attrs.field(factory=Randomness)
     compile: bool | Table = False
     channels_last: bool = False

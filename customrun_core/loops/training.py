@@ -3,7 +3,6 @@ of a train loop, one training step, and MMEngine's validation rule."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from customrun_core.batch import to_device
@@ -80,8 +79,9 @@ class TrainLoop(BaseLoop):
         """Check now the losses an optim wrapper checks in batches on an accelerator
         (``OptimWrapper.check_losses``), so that neither a validation nor the end of training
         passes over a non-finite loss that ``on_nonfinite = "error"`` must stop."""
-        wrapper = self.runner.optim_wrapper
-        for member in wrapper.values() if isinstance(wrapper, Mapping) else [wrapper]:
+        from customrun_core.assembly import optim_members
+
+        for member in optim_members(self.runner.optim_wrapper).values():
             check = getattr(member, "check_losses", None)
             if check is not None:
                 check()

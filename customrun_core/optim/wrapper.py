@@ -59,7 +59,9 @@ class OptimWrapper:
         self._max_counts = -1
         self._remainder = 0
         self.on_nonfinite = "error"  # the config's ``on_nonfinite``, set by the runner
+        self.max_nonfinite_skips = 10  # the config's: consecutive skips before "skip" gives up
         self.nonfinite_steps = 0  # losses skipped or let through by that policy
+        self._skips_in_a_row = 0  # iterations skipped since the last optimizer step
         self._unchecked: list[tuple[int, torch.Tensor, dict[str, torch.Tensor] | None]] = []
         self.logger: Any = None
         self.before_step_hooks: Callable[..., None] | None = None
@@ -118,8 +120,16 @@ class OptimWrapper:
         else:
             self.backward(self.scale_loss(loss))
         if self.should_update():
+            skipped = self.nonfinite_steps
             self.step(**(step_kwargs or {}))
             self.zero_grad(**(zero_kwargs or {}))
+            if not skip and self.nonfinite_steps == skipped:
+                self._skips_in_a_row = 0  # a step of finite gradients was taken
+
+    def set_nonfinite_policy(self, on_nonfinite: str, max_skips: int, logger: Any) -> None:
+        """The config's ``on_nonfinite`` and ``max_nonfinite_skips``, and the run's logger (for the
+        warnings of ``"skip"`` and ``"warn"``); the runner sets them on every optim wrapper."""
+        self.on_nonfinite, self.max_nonfinite_skips, self.logger = on_nonfinite, max_skips, logger
 
     def _deferred_check(self, loss: torch.Tensor) -> bool:
         """Whether this loss's check waits (on an accelerator, where reading a loss stalls the
@@ -163,6 +173,24 @@ class OptimWrapper:
         action = "left out" if self.on_nonfinite == "skip" else 'used anyway (on_nonfinite = "warn")'
         if self.logger is not None:
             self.logger.warning(f"{what}: {action}")
+        if self.on_nonfinite == "skip":
+            self._count_skip(what)
+
+    def _nonfinite_gradients(self, what: str) -> None:
+        self.nonfinite_steps += 1
+        if self.logger is not None:
+            self.logger.warning(f"{what}: step left out")
+        self._count_skip(what)
+
+    def _count_skip(self, what: str) -> None:
+        """One more iteration skipped since the last step; more than ``max_nonfinite_skips`` in a
+        row means skipping cannot recover (the weights or the data keep producing them)."""
+        self._skips_in_a_row += 1
+        if self._skips_in_a_row > self.max_nonfinite_skips:
+            raise NonFiniteLossError(
+                f"{what}; {self._skips_in_a_row} iterations in a row skipped (max_nonfinite_skips ="
+                f" {self.max_nonfinite_skips}): skipping cannot recover, the run stops"
+            )
 
     def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
         if self.accumulative_counts == 1:
@@ -184,10 +212,34 @@ class OptimWrapper:
 
     def step(self, **kwargs: Any) -> None:
         """Fire ``before_optimizer_step`` (:meth:`gradients_ready`), clip the gradients
-        (:meth:`clip_grads`), then step the optimizer."""
+        (:meth:`clip_grads`), then step the optimizer. Under ``on_nonfinite = "skip"`` a step whose
+        gradients are not all finite (of a finite loss: a NaN in backward) is left out too."""
         self.gradients_ready()
+        if self.on_nonfinite == "skip" and not self._gradients_are_finite():
+            self._skip_step()
+            return
         self.clip_grads()
         self.optimizer.step(**kwargs)
+
+    def _gradients_are_finite(self) -> bool:
+        """Whether every gradient is finite, on every process (FSDP's are shards: each process
+        checks its own). One device read for all of them."""
+        grads = [p.grad for p in self._params() if p.grad is not None]
+        grads = [g.to_local() if hasattr(g, "to_local") else g for g in grads]
+        finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
+        if distributed.is_distributed():
+            finite = distributed.all_reduce_sum([float(not finite)])[0] == 0  # all skip, or none
+        return finite
+
+    def _skip_step(self) -> None:
+        bad = [
+            f"{index}.{position}"
+            for index, group in enumerate(self.optimizer.param_groups)
+            for position, p in enumerate(group["params"])
+            if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+        ]  # a skip is rare: naming the culprits costs nothing that matters
+        where = f" (group.parameter {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})" if bad else ""
+        self._nonfinite_gradients(f"step after iteration {self._inner_count}: a gradient is not finite{where}")
 
     def gradients_ready(self) -> None:
         """Fire the ``before_optimizer_step`` hooks, if any (:attr:`before_step_hooks`).
