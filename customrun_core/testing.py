@@ -85,7 +85,7 @@ import pytest
 import tomli_w
 
 from customrun_core import registry
-from customrun_core.testkit import assert_resume_is_exact, make_distribution, tiny_config
+from customrun_core.testkit import assert_resume_is_exact, logged_scalars, make_distribution, tiny_config
 
 if TYPE_CHECKING:
     from customrun_core.config import RunConfig
@@ -96,6 +96,7 @@ __all__ = [
     "HookCall",
     "RunResult",
     "assert_resume_is_exact",
+    "logged_scalars",
     "make_distribution",
     "tiny_config",
 ]

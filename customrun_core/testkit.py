@@ -6,6 +6,7 @@ Plugin authors import these names from :mod:`customrun_core.testing`, which re-e
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from customrun_core.runner import Runner
 
-__all__ = ["assert_resume_is_exact", "make_distribution", "tiny_config"]
+__all__ = ["assert_resume_is_exact", "logged_scalars", "make_distribution", "tiny_config"]
 
 
 def make_distribution(
@@ -142,3 +143,16 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, torch.Tensor):
         return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
     return bool(a == b)
+
+
+def logged_scalars(work_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """What a run's ``scalars.jsonl`` holds, as a tracker shows it: ``"mode/name"`` (``train/loss``,
+    ``val/accuracy/top1``) -> ``(step, value)`` in the order logged. The reference a logging
+    plugin's test compares its tracker's read-back with."""
+    logged: dict[str, list[tuple[int, float]]] = {}
+    for line in (Path(work_dir) / "scalars.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for name, value in record.items():
+            if name not in ("mode", "step", "epoch"):
+                logged.setdefault(f"{record['mode']}/{name}", []).append((record["step"], value))
+    return logged

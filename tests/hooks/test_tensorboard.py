@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from customrun_core import Hook
+from customrun_core.testing import logged_scalars
 
 TB = {"type": "TensorBoardLoggerHook"}
 
@@ -27,17 +28,6 @@ def _events(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
         tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
         for tag in accumulator.Tags()["scalars"]
     }
-
-
-def _logged(work_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """What scalars.jsonl holds, in the same shape: ``mode/name`` -> (step, value)."""
-    expected: dict[str, list[tuple[int, float]]] = {}
-    for line in (work_dir / "scalars.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        for name, value in record.items():
-            if name not in ("mode", "step", "epoch"):
-                expected.setdefault(f"{record['mode']}/{name}", []).append((record["step"], value))
-    return expected
 
 
 def _assert_same(
@@ -57,7 +47,7 @@ def test_event_files_hold_the_logged_scalars_at_the_logged_steps(customrun_run) 
         default_hooks={"logger": {"interval": 5}},
     )
     events = _events(result.work_dir / "tensorboard")
-    logged = _logged(result.work_dir)
+    logged = logged_scalars(result.work_dir)
     # window means every 5 iterations and at each epoch's end (23 per epoch), validation per epoch
     assert [step for step, _ in logged["train/loss"]] == [5, 10, 15, 20, 23, 28, 33, 38, 43, 46]
     assert [step for step, _ in logged["val/accuracy/top1"]] == [23, 46]
@@ -71,7 +61,7 @@ def test_an_iteration_run_and_a_test_run_are_logged_too(customrun_run) -> None:
     )
     result.runner.test()  # a second run of the same runner: a second event file, same directory
     events = _events(result.work_dir / "tensorboard")
-    logged = _logged(result.work_dir)
+    logged = logged_scalars(result.work_dir)
     assert [step for step, _ in logged["train/loss"]] == [10, 12]
     assert [step for step, _ in logged["val/accuracy/top1"]] == [6, 12]
     assert [step for step, _ in logged["test/accuracy/top1"]] == [12]
@@ -82,7 +72,7 @@ def test_log_dir_is_relative_to_the_work_dir_or_absolute(customrun_run, tmp_path
     result = customrun_run(
         custom_hooks=[{**TB, "log_dir": "tb"}, {**TB, "log_dir": str(tmp_path / "elsewhere")}]
     )
-    logged = _logged(result.work_dir)
+    logged = logged_scalars(result.work_dir)
     _assert_same(_events(result.work_dir / "tb"), logged)
     _assert_same(_events(tmp_path / "elsewhere"), logged)
     assert not (result.work_dir / "tensorboard").exists()
@@ -108,7 +98,7 @@ def test_the_events_are_flushed_and_closed_after_an_error(customrun_run) -> None
     assert [t for t in threading.enumerate() if t not in before] == []  # the writer's thread ended: closed
     events = _events(work_dir / "tensorboard")
     assert [step for step, _ in events["train/loss"]] == [5, 10]
-    _assert_same(events, _logged(work_dir))
+    _assert_same(events, logged_scalars(work_dir))
 
 
 def test_a_nonfinite_value_is_written_as_it_is(customrun_run) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from customrun_core.testing import logged_scalars
 
 # No network in tests: MLflow's usage telemetry stays off (it is off under pytest too; this says so
 # for the subprocesses), and no tracking URI of the environment leaks in.
@@ -91,14 +91,8 @@ def history(uri: str, run_id: str) -> dict[str, list[tuple[int, float]]]:
 
 
 def scalars(work_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """What scalars.jsonl holds, in the same shape: ``mode/name`` -> (step, value)."""
-    expected: dict[str, list[tuple[int, float]]] = {}
-    for line in (work_dir / "scalars.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        for name, value in record.items():
-            if name not in ("mode", "step", "epoch"):
-                expected.setdefault(f"{record['mode']}/{name}", []).append((record["step"], value))
-    return {key: sorted(points) for key, points in expected.items()}
+    """What scalars.jsonl holds, in MLflow's shape: ``mode/name`` -> (step, value) in step order."""
+    return {key: sorted(points) for key, points in logged_scalars(work_dir).items()}
 
 
 @pytest.fixture
