@@ -221,19 +221,28 @@ def default_size(count: int, columns: int = 1) -> tuple[float, float]:
 
 
 def curves_figure(
-    runs: Sequence[Run], keys: Sequence[str], size: tuple[float, float] | None = None, dpi: int = 100
+    runs: Sequence[Run],
+    keys: Sequence[str],
+    size: tuple[float, float] | None = None,
+    dpi: int = 100,
+    log_y: str | None = None,
 ) -> Figure:
     """One subplot per key, titled by the key, x the step; in each, one line per run and mode.
 
-    Train values are a plain line, val values a dashed line with a marker at each validation.
+    Train values are a plain line, val values a dashed line with a marker at each validation; a
+    train value :func:`~customrun_core.plot_axes.drawn_as_steps` picks (lr) as ``steps-pre``. The
+    subplots :func:`~customrun_core.plot_axes.log_keys` picks from ``log_y`` have a log y axis.
     Lines are added run by run, train before val, and skip runs that did not log the key; run
     ``i`` has colour ``Ci``. A legend appears where a subplot has more than one line: the run's
     name when several runs are drawn (with `` (val)`` where a run has both modes), else the mode.
 
     Raises:
-        ConfigError: the image would be larger than Agg can draw (see :func:`check_pixels`).
+        ConfigError: a wrong ``log_y``, or an image larger than Agg can draw (:func:`check_pixels`).
     """
+    from customrun_core import plot_axes
+
     require_matplotlib()
+    logarithmic = plot_axes.log_keys(log_y, keys, [run.series for run in runs])
     columns = curves_columns(len(keys))
     fig = _figure(size or default_size(len(keys), columns), dpi)
     axes = _grid(fig, len(keys), columns)
@@ -244,7 +253,11 @@ def curves_figure(
                 steps, values = run.series[(mode, key)]
                 label = mode if len(runs) == 1 else run.name + (f" ({mode})" if len(modes) > 1 else "")
                 style = {"linestyle": "--", "marker": "o", "markersize": 3} if mode == "val" else {}
+                if plot_axes.drawn_as_steps(key, mode, values):
+                    style = {"drawstyle": "steps-pre"}
                 ax.plot(steps, values, color=f"C{index % 10}", label=label, linewidth=1.2, **style)
+        if key in logarithmic:
+            ax.set_yscale("log", nonpositive="mask")
         ax.set_title(key)
         ax.grid(True, alpha=0.3)
         if len(ax.lines) > 1:

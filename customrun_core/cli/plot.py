@@ -28,6 +28,12 @@ def default_output(work_dirs: tuple[str, ...]) -> Path:
     help="The values to draw, one subplot each (default: every train loss, lr, and every val metric).",
 )
 @click.option(
+    "--log-y",
+    metavar="K1,K2,...|all",
+    help="A log y axis for these subplots (or all). lr gets one by itself when its values span more "
+    "than 2 decades (a warm-up from 1e-5, a decay to 1e-4 of the start). Values <= 0 are left out.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
@@ -36,13 +42,19 @@ def default_output(work_dirs: tuple[str, ...]) -> Path:
 @image_options
 @traceback_option
 def plot(
-    work_dirs: tuple[str, ...], keys: str | None, output: str | None, size: str | None, dpi: int
+    work_dirs: tuple[str, ...],
+    keys: str | None,
+    log_y: str | None,
+    output: str | None,
+    size: str | None,
+    dpi: int,
 ) -> None:
     """Draw the curves of the runs in WORK_DIR... (or their scalars.jsonl files), overlaid.
 
     One subplot per key, the step (finished iterations) on the x axis: train values as lines, val
     metrics as dashed lines with a marker at each validation, each run in its own colour with its
-    directory name in the legend. A line of scalars.jsonl that is not JSON (a run still writing)
+    directory name in the legend. lr (and any train value held over several logged steps) is drawn
+    as steps, as the schedule held it. A line of scalars.jsonl that is not JSON (a run still writing)
     is skipped with a warning. Prints where the image went.
     """
     from customrun_core import plotting
@@ -56,6 +68,6 @@ def plot(
             click.echo(f"warning: {message}", err=True)
         runs.append(run)
     chosen = plotting.choose_keys(keys, runs)
-    plotting.save(plotting.curves_figure(runs, chosen, inches, dpi), path)
+    plotting.save(plotting.curves_figure(runs, chosen, inches, dpi, log_y), path)
     count = f"{len(runs)} runs" if len(runs) > 1 else "1 run"
     click.echo(f"wrote {path} ({', '.join(chosen)}; {count})")
