@@ -154,6 +154,24 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.T
     return final_weights(directory / "run" / f"iter_{ITERATIONS}.pt")
 
 
+def assert_stopped_gracefully(
+    run: subprocess.Popen[str], stderr: str, sig: signal.Signals, log: Path, work_dir: Path
+) -> int:
+    """A run stopped by ``sig`` after iteration 5 or later (the probe's ``log`` says which): status
+    128 + the signal, one line naming it and ``--resume``, after_train and after_run last, and that
+    iteration's checkpoint saved as the last one. Returns the iteration it stopped after."""
+    assert run.returncode == 128 + sig, stderr
+    [message] = stderr.strip().splitlines()  # one line, no traceback
+    assert sig.name in message and "--resume" in message
+    lines = log.read_text(encoding="utf-8").splitlines()
+    stopped_at = max(int(line.split()[1]) for line in lines if line.startswith("iter "))
+    assert 5 <= stopped_at < ITERATIONS
+    assert lines[-2:] == ["after_train", "after_run"]
+    assert (work_dir / "last_checkpoint").read_text(encoding="utf-8") == f"iter_{stopped_at}.pt"
+    assert ckpt.load(work_dir / f"iter_{stopped_at}.pt")["meta"]["iter"] == stopped_at
+    return stopped_at
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_training_gracefully_and_the_resumed_run_ends_identical(
     tmp_path: Path, sig: signal.Signals, uninterrupted: dict[str, torch.Tensor]
@@ -166,15 +184,7 @@ def test_a_signal_stops_training_gracefully_and_the_resumed_run_ends_identical(
     run.send_signal(sig)
     _, stderr = run.communicate(timeout=120)
 
-    assert run.returncode == 128 + sig, stderr
-    lines = log.read_text(encoding="utf-8").splitlines()
-    stopped_at = max(int(line.split()[1]) for line in lines if line.startswith("iter "))
-    assert 5 <= stopped_at < ITERATIONS
-    assert lines[-2:] == ["after_train", "after_run"]
-    assert (tmp_path / "run" / "last_checkpoint").read_text(encoding="utf-8") == f"iter_{stopped_at}.pt"
-    assert ckpt.load(tmp_path / "run" / f"iter_{stopped_at}.pt")["meta"]["iter"] == stopped_at
-    [message] = stderr.strip().splitlines()  # one line, no traceback
-    assert sig.name in message and "--resume" in message
+    stopped_at = assert_stopped_gracefully(run, stderr, sig, log, tmp_path / "run")
 
     resumed = customrun(tmp_path, "train", str(cfg), "--resume")
     stdout, stderr = resumed.communicate(timeout=120)

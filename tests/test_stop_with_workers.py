@@ -29,6 +29,7 @@ from tests.test_faults import (
     ITER_LOOP,
     ITERATIONS,
     PROBE,
+    assert_stopped_gracefully,
     final_weights,
     uninterrupted,
     wait_for,
@@ -130,15 +131,7 @@ def test_sigterm_to_the_process_group_with_dataloader_workers_stops_gracefully(
     os.killpg(run.pid, signal.SIGTERM)
     _, stderr = run.communicate(timeout=120)
 
-    assert run.returncode == 128 + signal.SIGTERM, stderr
-    [message] = stderr.strip().splitlines()  # one line, no traceback
-    assert "SIGTERM" in message and "--resume" in message
-    lines = log.read_text(encoding="utf-8").splitlines()
-    stopped_at = max(int(line.split()[1]) for line in lines if line.startswith("iter "))
-    assert 5 <= stopped_at < ITERATIONS
-    assert lines[-2:] == ["after_train", "after_run"]
-    assert (tmp_path / "run" / "last_checkpoint").read_text(encoding="utf-8") == f"iter_{stopped_at}.pt"
-    assert ckpt.load(tmp_path / "run" / f"iter_{stopped_at}.pt")["meta"]["iter"] == stopped_at
+    stopped_at = assert_stopped_gracefully(run, stderr, signal.SIGTERM, log, tmp_path / "run")
     resume_and_compare(tmp_path, config, stopped_at, uninterrupted)
 
 
