@@ -39,13 +39,45 @@ def one_line(text: str) -> str:
     return text.translate(_LINE_BREAKS)
 
 
-def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """The candidates that look most like ``name`` (difflib, case-insensitive), best first."""
+def closest(name: str, candidates: Iterable[str], n: int = 3, *, strict: bool = False) -> list[str]:
+    """The candidates that look most like ``name`` (case-insensitive), best first.
+
+    By default difflib's similarity of at least 0.6 decides, which suits key names. ``strict``
+    (for component names, which share long suffixes such as ``Hook`` and ``LR`` that make unrelated
+    names look alike: ``EMAHook`` and ``IterTimerHook`` score 0.6) keeps only a typo away: equal
+    ignoring case, at most one edit per four characters of ``name`` (at least one; an insertion,
+    deletion, substitution or swap of neighbours counts one), or one name holding the other with
+    at least five characters and half of the other (``MultiStep`` for ``MultiStepLR``).
+    """
     by_lower: dict[str, str] = {}
     for candidate in candidates:
         by_lower.setdefault(candidate.lower(), candidate)
-    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
-    return [by_lower[m] for m in matches]
+    typed = name.lower()
+    if not strict:
+        return [by_lower[m] for m in difflib.get_close_matches(typed, list(by_lower), n=n, cutoff=0.6)]
+    limit = max(1, len(typed) // 4)
+    ranked = []
+    for lower in by_lower:
+        distance = _edits(typed, lower)
+        short, long = sorted((typed, lower), key=len)
+        if distance <= limit or (len(short) >= 5 and 2 * len(short) >= len(long) and short in long):
+            ranked.append((distance, -difflib.SequenceMatcher(None, typed, lower).ratio(), lower))
+    return [by_lower[lower] for *_, lower in sorted(ranked)[:n]]
+
+
+def _edits(a: str, b: str) -> int:
+    """The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
+    neighbouring characters needed to turn ``a`` into ``b``."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, other in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[len(b)]
 
 
 def did_you_mean(suggestions: Iterable[str]) -> str:

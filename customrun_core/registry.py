@@ -26,6 +26,7 @@ import importlib_metadata
 
 from customrun_core.errors import ComponentError, closest
 from customrun_core.import_paths import import_component
+from customrun_core.plugin_hints import FIRST_PARTY, unknown
 from customrun_core.plugin_policy import (
     PluginPolicy,
     distribution_tops,
@@ -72,22 +73,6 @@ KINDS: dict[str, str] = {
     "model_wrappers": "model wrapper",
     "datasets": "dataset",
     "metrics": "metric",
-}
-
-# Components that a first-party plugin provides: an unknown-name error says what to install.
-FIRST_PARTY: dict[tuple[str, str], str] = {
-    ("hooks", "EMAHook"): "customrun-ema",
-    ("hooks", "MLflowLoggerHook"): "customrun-mlflow",
-    ("optimizers", "LARS"): "customrun-lars",
-    ("optim_wrappers", "AmpOptimWrapper"): "customrun-amp",
-    ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor"): "customrun-layer-decay",
-    ("param_schedulers", "CosineAnnealingLR"): "customrun-cosine",
-    ("param_schedulers", "CosineAnnealingParamScheduler"): "customrun-cosine",
-    ("param_schedulers", "CosineAnnealingMomentum"): "customrun-cosine",
-    ("param_schedulers", "CosineRestartLR"): "customrun-cosine",
-    ("param_schedulers", "CosineRestartMomentum"): "customrun-cosine",
-    ("param_schedulers", "CosineRestartParamScheduler"): "customrun-cosine",
-    ("hooks", "WandbLoggerHook"): "customrun-wandb",
 }
 
 
@@ -340,17 +325,7 @@ def _from_entry_points(kind: str, type_name: str) -> Any:
 
 
 def _unknown(kind: str, type_name: str) -> ComponentError:
-    plugin = FIRST_PARTY.get((kind, type_name))
-    if plugin is not None:
-        return ComponentError(
-            f"{KINDS[kind]} {type_name!r} is provided by the plugin {plugin}, "
-            f"which is not installed: pip install {plugin}"
-        )
-    return ComponentError(
-        f"unknown {KINDS[kind]} {type_name!r} (no entry point in group {GROUP_PREFIX}{kind}, "
-        f"no registered name, no import path)",
-        suggestions=closest(type_name, known_names(kind)),
-    )
+    return unknown(kind, KINDS[kind], f"{GROUP_PREFIX}{kind}", type_name, known_names(kind))
 
 
 @functools.cache
