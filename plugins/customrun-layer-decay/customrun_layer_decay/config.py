@@ -74,10 +74,15 @@ def refuse_default_rules(cfg: Any) -> None:
             )
 
 
-def parse_layer_decay(cfg: Mapping[str, Any], base_lr: float | None) -> LayerDecay:
+def parse_layer_decay(
+    cfg: Mapping[str, Any], base_lr: float | None, rate_key: str = "decay_rate"
+) -> LayerDecay:
     """The settings of ``cfg`` (already checked by the default constructor for unknown keys and
-    ``custom_keys``), or a one-line :class:`ConfigError`."""
-    rate = _decay_rate(cfg, base_lr)
+    ``custom_keys``), or a one-line :class:`ConfigError`; ``rate_key`` names the decay rate
+    (``layer_decay_rate`` in MMSegmentation's deprecated constructor)."""
+    if rate_key not in cfg:
+        raise ConfigError("required key is missing", key=f"paramwise_cfg.{rate_key}")
+    rate = decay_rate(cfg[rate_key], base_lr, rate_key)
     num_layers = _num_layers(cfg)
     decay_type = _decay_type(cfg)
     rules = None
@@ -93,11 +98,9 @@ def parse_layer_decay(cfg: Mapping[str, Any], base_lr: float | None) -> LayerDec
     return LayerDecay(rate, num_layers, decay_type, rules)
 
 
-def _decay_rate(cfg: Mapping[str, Any], base_lr: float | None) -> float:
-    key = "paramwise_cfg.decay_rate"
-    if "decay_rate" not in cfg:
-        raise ConfigError("required key is missing", key=key)
-    rate = cfg["decay_rate"]
+def decay_rate(rate: Any, base_lr: float | None, name: str) -> float:
+    """``paramwise_cfg.<name>`` checked: a number in (0, 1], with an optimizer ``lr`` to scale."""
+    key = f"paramwise_cfg.{name}"
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 1:
         raise ConfigError(f"expected a number in (0, 1], got {describe(rate)}", key=key)
     if base_lr is None:

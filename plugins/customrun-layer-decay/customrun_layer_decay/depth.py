@@ -41,7 +41,7 @@ def layer_ids(model: nn.Module, names: Sequence[str], settings: LayerDecay) -> d
     return family_layer_ids(model, names, settings)
 
 
-def _backbone(model: nn.Module) -> tuple[nn.Module, str]:
+def backbone_of(model: nn.Module) -> tuple[nn.Module, str]:
     """``model.backbone`` and the prefix of its parameter names, or the model itself and ''."""
     backbone = getattr(model, "backbone", None)
     return (backbone, BACKBONE) if isinstance(backbone, nn.Module) else (model, "")
@@ -53,7 +53,7 @@ def model_depth_function(model: nn.Module) -> DepthFunction | None:
     own = getattr(model, "get_layer_depth", None)
     if callable(own):
         return cast(DepthFunction, own)
-    backbone, prefix = _backbone(model)
+    backbone, prefix = backbone_of(model)
     method = getattr(backbone, "get_layer_depth", None)
     if not prefix or not callable(method):
         return None
@@ -64,10 +64,9 @@ def model_depth_function(model: nn.Module) -> DepthFunction | None:
     return depth
 
 
-def _checked_depth(depth: DepthFunction, name: str, settings: LayerDecay) -> int:
-    result = depth(name)
-    if result is None:
-        return settings.total - 1
+def depth_pair(result: Any, name: str) -> tuple[int, int]:
+    """What a ``get_layer_depth(name)`` returned, checked: ``(layer_id, max_id)``, integers with
+    ``0 <= layer_id < max_id``."""
     valid = (
         isinstance(result, tuple | list)
         and len(result) == 2
@@ -79,7 +78,14 @@ def _checked_depth(depth: DepthFunction, name: str, settings: LayerDecay) -> int
             f"the model's get_layer_depth({name!r}) returned {result!r}; expected (layer_id, max_id), "
             "integers with 0 <= layer_id < max_id"
         )
-    layer, max_id = result
+    return int(result[0]), int(result[1])
+
+
+def _checked_depth(depth: DepthFunction, name: str, settings: LayerDecay) -> int:
+    result = depth(name)
+    if result is None:
+        return settings.total - 1
+    layer, max_id = depth_pair(result, name)
     if max_id != settings.total:
         raise ConfigError(
             f"the model's get_layer_depth counts {max_id} layer ids (num_layers = {max_id - 2}), "
@@ -91,7 +97,7 @@ def _checked_depth(depth: DepthFunction, name: str, settings: LayerDecay) -> int
 
 def family_layer_ids(model: nn.Module, names: Sequence[str], settings: LayerDecay) -> dict[str, int]:
     """Layer ids by the rule of the backbone's family; names outside the backbone are in N - 1."""
-    backbone, prefix = _backbone(model)
+    backbone, prefix = backbone_of(model)
     decay_type = settings.decay_type or "layer_wise"
     family, factory = _family_rule(backbone, decay_type)
     rule = factory([name[len(prefix) :] for name in names if name.startswith(prefix)], settings.num_layers)

@@ -27,7 +27,7 @@ def is_embedding(own_name: str) -> bool:
     return own_name.endswith(EMBEDDINGS)
 
 
-def _index(parts: Sequence[str], position: int) -> int | None:
+def index_at(parts: Sequence[str], position: int) -> int | None:
     """The dotted component at ``position`` as an integer, None when absent or not a number."""
     if position >= len(parts) or not (parts[position].isascii() and parts[position].isdigit()):
         return None
@@ -45,7 +45,7 @@ def vit_rule(_names: Sequence[str], _num_layers: int) -> LayerIdRule:
         parts = name.split(".")
         if _stem_token(parts) or name.startswith("patch_embed"):
             return 0
-        block = _index(parts, 1)
+        block = index_at(parts, 1)
         if parts[0] in ("layers", "blocks") and block is not None:
             return block + 1
         return None
@@ -62,14 +62,14 @@ def convnext_layer_rule(_names: Sequence[str], num_layers: int) -> LayerIdRule:
 
     def layer(name: str) -> int | None:
         parts = name.split(".")
-        stage = _index(parts, 1)
+        stage = index_at(parts, 1)
         if _stem_token(parts):
             return 0
         if parts[0] == "downsample_layers" and stage is not None:
             return _CONVNEXT_DOWNSAMPLE.get(stage, num_layers)
         if parts[0] == "stages" and stage is not None:
             if stage == 2:
-                return 3 + (_index(parts, 2) or 0) // 3
+                return 3 + (index_at(parts, 2) or 0) // 3
             return _CONVNEXT_STAGE.get(stage, num_layers)
         return None
 
@@ -81,7 +81,7 @@ def convnext_stage_rule(_names: Sequence[str], _num_layers: int) -> LayerIdRule:
 
     def layer(name: str) -> int | None:
         parts = name.split(".")
-        stage = _index(parts, 1)
+        stage = index_at(parts, 1)
         if _stem_token(parts) or parts[0] == "downsample_layers":
             return 0
         if parts[0] == "stages" and stage is not None:
@@ -98,7 +98,7 @@ def swin_rule(names: Sequence[str], _num_layers: int) -> LayerIdRule:
     depths: dict[int, int] = {}
     for name in names:
         parts = name.split(".")
-        stage, block = _index(parts, 1), _index(parts, 3)
+        stage, block = index_at(parts, 1), index_at(parts, 3)
         if parts[0] == "stages" and stage is not None and block is not None and parts[2] == "blocks":
             depths[stage] = max(depths.get(stage, 0), block + 1)
 
@@ -106,11 +106,11 @@ def swin_rule(names: Sequence[str], _num_layers: int) -> LayerIdRule:
         parts = name.split(".")
         if _stem_token(parts) or name.startswith("patch_embed"):
             return 0
-        stage = _index(parts, 1)
+        stage = index_at(parts, 1)
         if parts[0] != "stages" or stage is None or len(parts) < 4:
             return None
         before = sum(depths.get(s, 0) for s in range(stage))
-        block = _index(parts, 3)
+        block = index_at(parts, 3)
         if parts[2] == "blocks" and block is not None:
             return before + block + 1
         if parts[2] == "downsample":

@@ -118,13 +118,16 @@ def named(base: type[nn.Module], name: str) -> type[nn.Module]:
 
 
 def build(
-    model: nn.Module, paramwise_cfg: dict[str, Any] | None, optimizer: dict[str, Any] | None = None
+    model: nn.Module,
+    paramwise_cfg: dict[str, Any] | None,
+    optimizer: dict[str, Any] | None = None,
+    constructor: str = "LearningRateDecayOptimizerConstructor",
 ) -> Any:
     """The optimizer the constructor (found by its entry point) builds for ``model``."""
     from customrun_core.optim import build_optim_wrapper
 
     cfg: dict[str, Any] = {
-        "constructor": "LearningRateDecayOptimizerConstructor",
+        "constructor": constructor,
         "optimizer": optimizer or {"type": "AdamW", "lr": 4e-3, "weight_decay": 0.05},
     }
     if paramwise_cfg is not None:
