@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from customrun_core.convert import toml_writer
+from customrun_core.convert import preflight, toml_writer
 from customrun_core.convert.components import ComponentNames
 from customrun_core.convert.inherit import read_config
 from customrun_core.convert.report import Report
@@ -65,7 +65,7 @@ def convert_file(
         [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else [], dirs
     )
     translator = Translator(config, names)
-    data = translator.run()
+    data = preflight.fit(translator.run(), names.stand_ins, translator.report)
     return Conversion(data, config.reports + translator.reports)
 
 

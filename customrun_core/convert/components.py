@@ -10,6 +10,7 @@ when customrun knows ``Name`` of that kind (customrun has no registry scopes).
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class ComponentNames:
         # kind -> names the modules register; modules whose source was not found
         self.registered: dict[str, set[str]] = {kind: set() for kind in registry.KINDS}
         self.unread: list[str] = []
+        # (kind, name) -> the __init__ signature read from the module's source (None: none to read)
+        self.signatures: dict[tuple[str, str], inspect.Signature | None] = {}
+        # what a config keeps that convert does not import: checked against stand-ins (preflight)
+        self.stand_ins: dict[tuple[str, str], inspect.Signature | None] = {}
         self._known_names: dict[str, set[str]] = {}
         dirs = list(search_dirs)
         for module in custom_imports:
@@ -49,18 +54,24 @@ class ComponentNames:
             if names is None:
                 self.unread.append(module)
                 continue
-            for kind, name in names:
+            for kind, name, signature in names:
                 self.registered.setdefault(kind, set()).add(name)
+                self.signatures[(kind, name)] = signature
 
     def check(self, kind: str, name: str) -> Verdict:
         """The verdict on ``type = name`` where a component of ``kind`` is built."""
         what = registry.KINDS[kind]
+        if name in self.registered.get(kind, ()):  # registered in-process first, as at train time
+            self.stand_ins[(kind, name)] = self.signatures.get((kind, name))
+            return Verdict(True, name)
         if self._known(kind, name):
             return Verdict(True, name)
         plugin = registry.FIRST_PARTY.get((kind, name))
         if plugin is not None:
+            self.stand_ins[(kind, name)] = None
             return Verdict(True, name, f"{what} {name!r} needs the plugin {plugin}: pip install {plugin}")
         if ":" in name:
+            self.stand_ins[(kind, name)] = None
             return Verdict(
                 True, name, f"{what} {name!r} is an import path, kept unchecked (convert imports nothing)"
             )
@@ -101,14 +112,15 @@ def _module_file(module: str, dirs: list[Path]) -> Path | None:
     return None
 
 
-def _registered_names(source: Path) -> list[tuple[str, str]] | None:
-    """``(kind, name)`` of each class the file decorates with ``@register("kind"[, "name"])``;
-    ``None`` when the file cannot be read or parsed."""
+def _registered_names(source: Path) -> list[tuple[str, str, inspect.Signature | None]] | None:
+    """``(kind, name, signature)`` of each class the file decorates with ``@register("kind"[, "name"])``,
+    with the signature its source gives (:func:`_source_signature`); ``None`` when the file cannot
+    be read or parsed."""
     try:
         tree = ast.parse(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, SyntaxError):
         return None
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, inspect.Signature | None]] = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             continue
@@ -116,8 +128,42 @@ def _registered_names(source: Path) -> list[tuple[str, str]] | None:
             named = _register_call(decorator)
             if named is not None:
                 kind, name = named
-                found.append((kind, name or node.name))
+                found.append((kind, name or node.name, _source_signature(node)))
     return found
+
+
+def _source_signature(node: ast.ClassDef | ast.FunctionDef) -> inspect.Signature | None:
+    """The call signature a class's own ``__init__`` (or a function) has in the source: names,
+    kinds and whether each has a default (annotations are not evaluated); ``None`` for a class
+    without its own ``__init__`` (what it inherits is not read)."""
+    function: ast.FunctionDef | None = node if isinstance(node, ast.FunctionDef) else None
+    if isinstance(node, ast.ClassDef):
+        inits = [s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+        function = inits[0] if inits else None
+    if function is None:
+        return None
+    args = function.args
+    P = inspect.Parameter
+    positional = [(a, P.POSITIONAL_ONLY) for a in args.posonlyargs] + [
+        (a, P.POSITIONAL_OR_KEYWORD) for a in args.args
+    ]
+    if isinstance(node, ast.ClassDef):
+        positional = positional[1:]  # self
+    first_default = len(positional) - len(args.defaults)
+    params = [
+        P(a.arg, kind, default=None if i >= first_default else P.empty)
+        for i, (a, kind) in enumerate(positional)
+    ]
+    if args.vararg is not None:
+        params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params.append(P(arg.arg, P.KEYWORD_ONLY, default=P.empty if default is None else None))
+    if args.kwarg is not None:
+        params.append(P(args.kwarg.arg, P.VAR_KEYWORD))
+    try:
+        return inspect.Signature(params)
+    except ValueError:  # an order Python itself refuses: nothing to check against
+        return None
 
 
 def _register_call(node: ast.expr) -> tuple[str, str | None] | None:

@@ -148,7 +148,12 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
 
 
 def test_a_complex_number_is_left_out_not_a_traceback(tmp_path: Path) -> None:
-    (tmp_path / "cfg.py").write_text("model = dict(type='ClassifierModel', depth=(-8) ** 0.5)\n")
+    (
+        tmp_path / "cfg.py"
+    ).write_text(  # a whole model table: train's pre-flight would refuse one without backbone
+        "model = dict(type='ClassifierModel', backbone=dict(type='MLP', in_features=4, num_classes=2),"
+        " depth=(-8) ** 0.5)\n"
+    )
     conversion = convert_file(tmp_path / "cfg.py")
     assert "depth" not in conversion.data["model"]
     assert [r.message for r in conversion.reports] == [
@@ -184,7 +189,7 @@ def test_values_at_the_bounds_are_computed_as_python_computes_them(expression: s
 def test_values_shared_by_aliases_convert_like_mmengine_configs(tmp_path: Path) -> None:
     (tmp_path / "cfg.py").write_text(
         "norm = dict(type='BN', requires_grad=True)\n"
-        "model = dict(type='ClassifierModel', a=norm, b=[norm] * 4, c=dict(d=norm))\n",
+        "model = dict(type='my_models:Net', a=norm, b=[norm] * 4, c=dict(d=norm))\n",  # kept unchecked
         encoding="utf-8",
     )
     model = convert_file(tmp_path / "cfg.py").data["model"]

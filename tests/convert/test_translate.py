@@ -73,17 +73,18 @@ def test_a_python_class_as_type_and_untranslatable_values_are_reported(tmp_path:
         tmp_path,
         "from torch.optim import SGD\n"
         "optim_wrapper = dict(optimizer=dict(type=SGD, lr=0.1))\n"
-        "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=len([1]))\n"
-        "model = dict(type='ClassifierModel', backbone=dict(type='MLP', act=lambda x: x, depth=2))\n",
+        "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2, val_interval=len([1]))\n"
+        "model = dict(type='ClassifierModel',"
+        " backbone=dict(type='MLP', act=lambda x: x, in_features=4, num_classes=2))\n",
     )
     assert data == {
-        "train_cfg": {"type": "EpochBasedTrainLoop"},
-        "model": {"type": "ClassifierModel", "backbone": {"type": "MLP", "depth": 2}},
+        "train_cfg": {"type": "EpochBasedTrainLoop", "max_epochs": 2},
+        "model": {"type": "ClassifierModel", "backbone": {"type": "MLP", "in_features": 4, "num_classes": 2}},
     }
     assert reports == {
         "optim_wrapper.optimizer.type": "SGD is imported from torch.optim.SGD (a Python object, not a config"
         " value): a type must be a name (string); optim_wrapper is left out",
-        "train_cfg.max_epochs": "a call of len() convert does not know, left out",
+        "train_cfg.val_interval": "a call of len() convert does not know, left out",
         "model.backbone.act": "a lambda is not a literal, left out",
     }
 
@@ -98,7 +99,8 @@ def test_mmengine_settings_that_move_or_change_their_spelling(tmp_path: Path) ->
         " dataset=dict(type='DigitsDataset'), collate_fn=dict(type='default_collate'))\n"
         "optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1), clip_grad=None)\n"
         "val_evaluator = [dict(type='Accuracy', topk=(1, 5)), dict(type='IoUMetric')]\n"
-        "model = dict(type='ClassifierModel', init_cfg=None)\n",
+        "model = dict(type='ClassifierModel', init_cfg=None, backbone=dict(type='MLP', in_features=64,"
+        " num_classes=10))\n",
     )
     assert data == {
         "cudnn_benchmark": True,
@@ -109,7 +111,10 @@ def test_mmengine_settings_that_move_or_change_their_spelling(tmp_path: Path) ->
         # clip_grad=None: no clipping, the default
         "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1}},
         "val_evaluator": [{"type": "Accuracy", "topk": [1, 5]}],
-        "model": {"type": "ClassifierModel"},
+        "model": {
+            "type": "ClassifierModel",
+            "backbone": {"type": "MLP", "in_features": 64, "num_classes": 10},
+        },
     }
     assert reports["train_dataloader.collate_fn"] == "not a customrun dataloader key, left out"
     assert reports["val_evaluator[1].type"].startswith("unknown metric 'IoUMetric'")
