@@ -8,7 +8,11 @@ Installing this distribution is all a config needs for
 
 from __future__ import annotations
 
-from customrun_layer_decay.constructor import LearningRateDecayOptimizerConstructor, no_decay
+from customrun_layer_decay.constructor import (
+    LayerDecayOptimizerConstructor,
+    LearningRateDecayOptimizerConstructor,
+    no_decay,
+)
 from customrun_layer_decay.families import FAMILIES, find_family
 from customrun_layer_decay.pretrain import LearningRateDecayOptimWrapperConstructor
 
@@ -16,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FAMILIES",
+    "LayerDecayOptimizerConstructor",
     "LearningRateDecayOptimWrapperConstructor",
     "LearningRateDecayOptimizerConstructor",
     "__version__",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from customrun_core import unwrap_model
+from customrun_core.errors import ConfigError
 from customrun_core.optim import DefaultOptimWrapperConstructor, ParamGroups, build_param_groups
 from torch import nn
 
@@ -49,13 +50,18 @@ class LearningRateDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """
 
     paramwise_keys: ClassVar[tuple[str, ...]] = PARAMWISE_KEYS
+    rate_key: ClassVar[str] = "decay_rate"  # the paramwise_cfg key of the decay rate
 
     def __init__(
         self, optim_wrapper_cfg: dict[str, Any], paramwise_cfg: dict[str, Any] | None = None
     ) -> None:
         refuse_default_rules(paramwise_cfg)
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
-        self.layer_decay = parse_layer_decay(self.paramwise_cfg, self.base_lr)
+        self.layer_decay = parse_layer_decay(self.paramwise_cfg, self.base_lr, self.rate_key)
+
+    def no_decay(self, name: str, param: nn.Parameter) -> bool:
+        """Whether the parameter of full name ``name`` gets no weight decay (:func:`no_decay`)."""
+        return no_decay(name, param)
 
     def param_groups(self, model: nn.Module) -> ParamGroups:
         """The groups the optimizer gets (and ``customrun param-groups`` shows), in the default
@@ -88,9 +94,44 @@ class LearningRateDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         }
         if "decay_mult" in entries:  # the default constructor refuses decay_mult without weight_decay
             group["weight_decay"] = self.base_wd * entries["decay_mult"]
-        elif no_decay(name, param):
+        elif self.no_decay(name, param):
             group["weight_decay"] = 0.0
         elif self.base_wd is not None:
             group["weight_decay"] = self.base_wd
         group.update(lr_scale=lr_scale, layer_id=layer_id, **entries)
         return group
+
+
+class LayerDecayOptimizerConstructor(LearningRateDecayOptimizerConstructor):
+    """MMSegmentation's constructor of its BEiT and MAE configs (the one it deprecates in favour of
+    ``LearningRateDecayOptimizerConstructor``), with MMSegmentation's semantics.
+
+    ``paramwise_cfg``: ``num_layers`` and ``layer_decay_rate`` (required), ``layer_rules``. It is
+    :class:`LearningRateDecayOptimizerConstructor` with ``decay_rate = layer_decay_rate`` and the
+    ``layer_wise`` ids, except for weight decay, which is 0 exactly where MMSegmentation makes it
+    0: 1-D tensors, names ending in ``.bias``, and top-level parameters named ``pos_embed`` or
+    ``cls_token`` (so ``backbone.cls_token`` *is* decayed, as in MMSegmentation's BEiT runs).
+    ``custom_keys``, which MMSegmentation ignores, are refused.
+
+    Args:
+        optim_wrapper_cfg: the ``optim_wrapper`` table without ``constructor`` and ``paramwise_cfg``.
+        paramwise_cfg: the ``paramwise_cfg`` table.
+    """
+
+    paramwise_keys: ClassVar[tuple[str, ...]] = ("num_layers", "layer_decay_rate", "layer_rules")
+    rate_key: ClassVar[str] = "layer_decay_rate"
+
+    def __init__(
+        self, optim_wrapper_cfg: dict[str, Any], paramwise_cfg: dict[str, Any] | None = None
+    ) -> None:
+        if isinstance(paramwise_cfg, dict) and "custom_keys" in paramwise_cfg:
+            raise ConfigError(
+                "MMSegmentation's LayerDecayOptimizerConstructor ignores them; to apply them, use "
+                'constructor = "LearningRateDecayOptimizerConstructor" with decay_rate',
+                key="paramwise_cfg.custom_keys",
+            )
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
+
+    def no_decay(self, name: str, param: nn.Parameter) -> bool:
+        """MMSegmentation's rule: 1-D, a name ending in ``.bias``, or exactly ``pos_embed`` / ``cls_token``."""
+        return param.ndim == 1 or name.endswith(".bias") or name in ("pos_embed", "cls_token")
