@@ -38,6 +38,7 @@ FIRST_PARTY: dict[tuple[str, str], str] = {
     ("optim_wrappers", "AmpOptimWrapper"): "customrun-amp",
     ("optim_wrapper_constructors", "LearningRateDecayOptimizerConstructor"): "customrun-layer-decay",
     ("optim_wrapper_constructors", "LearningRateDecayOptimWrapperConstructor"): "customrun-layer-decay",
+    ("optim_wrapper_constructors", "LayerDecayOptimizerConstructor"): "customrun-layer-decay",
     ("param_schedulers", "CosineAnnealingLR"): "customrun-cosine",
     ("param_schedulers", "CosineAnnealingParamScheduler"): "customrun-cosine",
     ("param_schedulers", "CosineAnnealingMomentum"): "customrun-cosine",
