@@ -95,10 +95,7 @@ class LARS(Optimizer):
         Returns:
             The closure's loss, or None without a closure.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for (settings, _, _), params in _buckets(self.param_groups).items():
             self._step_bucket(params, settings)
         return loss
@@ -110,6 +107,15 @@ class LARS(Optimizer):
         bufs = _lars_update(params, grads, bufs, eps=self.eps, **settings._asdict())  # type: ignore[arg-type]
         for param, buf in zip(params, bufs, strict=False):  # no buffers without momentum
             self.state[param]["momentum_buffer"] = buf
+
+
+def closure_loss(closure: Callable[[], Any] | None) -> Any:
+    """What an optimizer's ``step(closure)`` returns: the closure's loss, evaluated with gradients
+    enabled, or None without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 class _Settings(NamedTuple):
