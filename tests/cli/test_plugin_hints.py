@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from customrun_core import registry
+from customrun_core import import_paths, registry
 from customrun_core.errors import ComponentError, closest
 from customrun_core.plugin_hints import EXAMPLE_PLUGINS, FIRST_PARTY
 
@@ -23,6 +23,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 def hide(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """``hide(kind, name, ...)``: as if the distributions providing these names were not installed,
     whatever this environment holds."""
+
+    # no config file of an earlier test in this process may lead the search into a checkout
+    monkeypatch.setitem(import_paths._config_file, "current", "<config>")
 
     def hide(*hidden: tuple[str, str]) -> None:
         scan = registry.scan_entry_points()
@@ -123,6 +126,18 @@ def test_a_hook_suggestion_is_a_typo_away(typed: str, meant: list[str]) -> None:
     assert info.value.suggestions == meant
 
 
+def test_outside_a_checkout_an_example_plugin_says_where_it_lives(
+    hide: Callable[..., None], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hide(("hooks", "EpochSummaryHook"))
+    monkeypatch.chdir(tmp_path)
+    assert _message("hooks", "EpochSummaryHook") == (
+        "hook 'EpochSummaryHook' is provided by the example plugin customrun-epoch-summary, which is not "
+        "installed: pip install -e examples/plugins/customrun-epoch-summary in a checkout of customrun "
+        "(not on the package index)"
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "typed", "first"),
     [
@@ -154,8 +169,6 @@ def test_in_a_checkout_the_hint_adds_the_editable_install(
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     monkeypatch.chdir(config.parent if where == "cwd" else outside)
-    from customrun_core import import_paths
-
     monkeypatch.setitem(
         import_paths._config_file, "current", str(config) if where == "config" else "<config>"
     )
