@@ -1,4 +1,5 @@
-"""customrun-cosine: MMEngine's cosine parameter schedulers (``CosineAnnealing*``, ``CosineRestart*``).
+"""customrun-cosine: MMEngine's cosine parameter schedulers (``CosineAnnealing*``, ``CosineRestart*``),
+and MMPretrain's ``CosineAnnealingWeightDecay``.
 
 Installing this distribution is all a config needs for ``type = "CosineAnnealingLR"`` and the
 others: customrun finds them through the ``customrun.param_schedulers`` entry point.
@@ -10,6 +11,7 @@ from customrun_cosine.annealing import (
     CosineAnnealingLR,
     CosineAnnealingMomentum,
     CosineAnnealingParamScheduler,
+    CosineAnnealingWeightDecay,
 )
 from customrun_cosine.restart import CosineRestartLR, CosineRestartMomentum, CosineRestartParamScheduler
 
@@ -19,6 +21,7 @@ __all__ = [
     "CosineAnnealingLR",
     "CosineAnnealingMomentum",
     "CosineAnnealingParamScheduler",
+    "CosineAnnealingWeightDecay",
     "CosineRestartLR",
     "CosineRestartMomentum",
     "CosineRestartParamScheduler",

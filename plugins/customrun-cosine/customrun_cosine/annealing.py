@@ -109,3 +109,15 @@ class CosineAnnealingParamScheduler(ParamScheduler):
 
 CosineAnnealingLR = fixed_param(CosineAnnealingParamScheduler, "lr", "CosineAnnealingLR")
 CosineAnnealingMomentum = fixed_momentum(CosineAnnealingParamScheduler, "CosineAnnealingMomentum")
+
+
+class _ZeroStaysZero(CosineAnnealingParamScheduler):
+    """Cosine annealing of ``weight_decay`` in which a group whose base value is 0 stays at 0
+    (a floor above 0 would otherwise raise it): MMPretrain's ``CosineAnnealingWeightDecay``."""
+
+    def get_value(self) -> list[float]:
+        values = super().get_value()
+        return [0.0 if base == 0 else v for v, base in zip(values, self.base_values, strict=True)]
+
+
+CosineAnnealingWeightDecay = fixed_param(_ZeroStaysZero, "weight_decay", "CosineAnnealingWeightDecay")
