@@ -53,11 +53,24 @@ def plugin_rows(include_core: bool = False, loaded: frozenset[str] = frozenset()
     return rows
 
 
-def header(rows: list[dict[str, Any]]) -> str:
-    """pytest's one-line summary: ``plugins: customrun-lars-0.1.0, customrun-amp-0.1.0``."""
-    active = [
-        f"{r['distribution']}-{r['version']}"
-        for r in rows
-        if not r["builtin"] and r["status"] in ("loaded", "not imported")
-    ]
-    return "plugins: " + (", ".join(active) if active else "none")
+SHORT_HEADER = 90  # the console's plugins line, in characters: 100 columns with the time of day
+
+
+def header(rows: list[dict[str, Any]], short: bool = False) -> str:
+    """pytest's one-line summary: ``plugins: customrun-lars-0.1.0, customrun-amp-0.1.0``.
+
+    ``short`` (the console's; run.log has the whole line): the names without ``customrun-`` and without
+    versions, as many as fit :data:`SHORT_HEADER` characters, then ``and N more (customrun plugins)``.
+    """
+    active = [r for r in rows if not r["builtin"] and r["status"] in ("loaded", "not imported")]
+    if not active:
+        return "plugins: none"
+    if not short:
+        return "plugins: " + ", ".join(f"{r['distribution']}-{r['version']}" for r in active)
+    names = [r["distribution"].removeprefix("customrun-") for r in active]
+    for count in range(len(names), 0, -1):
+        more = f" and {len(names) - count} more (customrun plugins)" if count < len(names) else ""
+        text = "plugins: " + ", ".join(names[:count]) + more
+        if len(text) <= SHORT_HEADER:
+            return text
+    return f"plugins: {len(names)} (customrun plugins)"

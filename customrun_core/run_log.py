@@ -1,5 +1,5 @@
-"""The run's logger: the same plain lines on the console and in ``WORK_DIR/run.log``, and the copy of
-a run's log files to another directory (the LoggerHook's ``out_dir``)."""
+"""The run's logger: plain lines on the console (short) and in ``WORK_DIR/run.log`` (MMEngine's format),
+and the copy of a run's log files to another directory (the LoggerHook's ``out_dir``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,29 @@ DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
 # hook-order table: useful afterwards, a wall of text before the first progress line).
 FILE_ONLY = {"file_only": True}
 
+# The console's lines are shorter than run.log's (MMEngine's file format): the time of day, the level
+# unless it is INFO, then the message, so that a training line fits 100 columns.
+CONSOLE_DATE_FORMAT = "%H:%M:%S"
+
+
+def console_text(text: str) -> dict[str, str]:
+    """``logger.info(full, extra=console_text(short))``: the console shows ``short``, run.log ``full``
+    (a train line without ``data_time``, the plugins without their versions)."""
+    return {"console": text}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """The console's format: ``19:43:09 Epoch(train) ...``, ``19:43:09 WARNING - ...``; the message is
+    the record's :func:`console_text` where it has one."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(message)s", CONSOLE_DATE_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = getattr(record, "console", record.message)
+        level = "" if record.levelno == logging.INFO else f"{record.levelname} - "
+        return f"{record.asctime} {level}{message}"
+
 
 class NotFileOnly(logging.Filter):
     """Drops the records logged with ``extra=FILE_ONLY``: the console handler's filter."""
@@ -26,7 +49,8 @@ class NotFileOnly(logging.Filter):
 
 
 def make_logger(work_dir: Path, rank: int) -> logging.Logger:
-    """A new logger for one run: stdout on every process, and ``work_dir/run.log`` on rank 0.
+    """A new logger for one run: stdout on every process (:class:`ConsoleFormatter`), and
+    ``work_dir/run.log`` on rank 0 (MMEngine's format, :data:`FORMAT`).
 
     Rank 0 logs from INFO, the other processes only warnings and errors, so that a torchrun console
     is not repeated once per process. The stdout handler is named :data:`STDOUT_HANDLER`: a hook
@@ -37,16 +61,15 @@ def make_logger(work_dir: Path, rank: int) -> logging.Logger:
     """
     logger = logging.Logger("customrun")  # one per run, outside logging's global registry
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
-    formatter = logging.Formatter(FORMAT, DATE_FORMAT)
     stdout = logging.StreamHandler(sys.stdout)
     stdout.set_name(STDOUT_HANDLER)
     stdout.addFilter(NotFileOnly())
-    handlers: list[logging.Handler] = [stdout]
+    stdout.setFormatter(ConsoleFormatter())
+    logger.addHandler(stdout)
     if rank == 0:
-        handlers.append(logging.FileHandler(work_dir / RUN_LOG, encoding="utf-8", delay=True))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        logger.addHandler(handler)
+        file = logging.FileHandler(work_dir / RUN_LOG, encoding="utf-8", delay=True)
+        file.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+        logger.addHandler(file)
     return logger
 
 

@@ -32,7 +32,7 @@ from customrun_core.hooks.tracing import parse_points
 from customrun_core.models.wrappers import unwrap_model
 from customrun_core.plugin_listing import header, plugin_rows
 from customrun_core.randomness import draw_seed, seed_everything
-from customrun_core.run_log import FILE_ONLY, make_logger
+from customrun_core.run_log import FILE_ONLY, console_text, make_logger
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.stopping import GracefulStop
 from customrun_core.work_dir import check_config_not_overwritten, locked, make_work_dir
@@ -240,7 +240,7 @@ class Runner:
         if self.rank == 0:
             ckpt.write_text_atomic(self.work_dir / "config.toml", self.config_toml)
             ckpt.write_text_atomic(self.work_dir / "plugins.json", json.dumps(rows, indent=2))
-        self.logger.info(header(rows))
+        self.logger.info(header(rows), extra=console_text(header(rows, short=True)))
         self.logger.info(
             f"customrun {mode}: config {self.cfg.source}, work_dir {self.work_dir}, device {self.device}, seed {self.seed}"
         )

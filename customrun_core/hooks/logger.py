@@ -12,7 +12,7 @@ from customrun_core.errors import ConfigError
 from customrun_core.hooks.base import Hook, Priority
 from customrun_core.hooks.best import MARKER
 from customrun_core.hooks.summary import MetricHistory, read_marker
-from customrun_core.run_log import copy_logs, log_files
+from customrun_core.run_log import console_text, copy_logs, log_files
 from customrun_core.scalars import SCALARS_FILE, append_record
 
 if TYPE_CHECKING:
@@ -156,14 +156,15 @@ class LoggerHook(Hook):
             head = f"Epoch(train) [{runner.epoch + 1}][{batch_idx + 1:>{len(str(n))}}/{n}]"
         else:
             head = f"Iter(train) [{step:>{len(str(runner.max_iters))}}/{runner.max_iters}]"
-        parts = [head]
+        # MMEngine's order: lr, eta (of the whole run), time, data_time, then the losses and the rest
+        parts: dict[str, str] = {k: _fmt(k, values[k]) for k in ("lr", "base_lr") if k in values}
         mean_time = values.get("time")
         if mean_time is not None:
-            eta = datetime.timedelta(seconds=round(mean_time * (runner.max_iters - step)))
-            parts.append(f"eta: {eta}")
-        parts += [_fmt(k, v) for k, v in values.items() if k not in _TIMES]
-        parts += [_fmt(k, values[k]) for k in _TIMES if k in values]
-        runner.logger.info("  ".join(parts))
+            parts["eta"] = f"eta: {datetime.timedelta(seconds=round(mean_time * (runner.max_iters - step)))}"
+        parts |= {k: _fmt(k, values[k]) for k in _TIMES if k in values}
+        parts |= {k: _fmt(k, v) for k, v in values.items() if k not in parts}
+        short = [text for k, text in parts.items() if k != "data_time"]  # the console's 100 columns
+        runner.logger.info("  ".join([head, *parts.values()]), extra=console_text("  ".join([head, *short])))
         self._write(runner, {"mode": "train", "step": step, "epoch": runner.epoch + 1, **values})
 
     def after_val_epoch(self, runner: RunnerView, metrics: dict | None = None) -> None:

@@ -89,6 +89,7 @@ def _number(value: float | None, spec: str) -> str:
 
 def _columns() -> tuple[Any, ...]:
     from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.table import Column
     from rich.text import Text
 
     class RateColumn(ProgressColumn):
@@ -99,20 +100,25 @@ def _columns() -> tuple[Any, ...]:
     class ValuesColumn(ProgressColumn):
         def render(self, task: Task) -> Text:
             loss, lr = task.fields.get("loss"), task.fields.get("lr")
-            text = f"loss {_number(loss, '.4f')}  lr {_number(lr, '.4e')}"
+            text = f"loss {_number(loss, '.4f')}  lr {_number(lr, '.4g')}"  # lr 0.1, lr 1e-05
             metric = task.fields.get("metric")
             if metric is not None:  # (name, value) of the last validation
                 text += f"  val {metric[0]} {_number(metric[1], '.4f')}"
             return Text(text)
 
+    # The bar gives up its width first (24 columns at most, 6 at least), so that the numbers fit a
+    # 100-column terminal; text is cut, never wrapped onto a second line under the bar.
+    def text() -> Column:
+        return Column(no_wrap=True, overflow="ellipsis")
+
     return (
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        ValuesColumn(),
+        TextColumn("{task.description}", table_column=text()),
+        BarColumn(bar_width=None, table_column=Column(min_width=6, max_width=24)),
+        MofNCompleteColumn(table_column=text()),
+        RateColumn(table_column=text()),
+        TextColumn("{task.fields[eta]}", table_column=text()),  # what the bar's ETA counts to
+        TimeRemainingColumn(table_column=text()),
+        ValuesColumn(table_column=text()),
     )
 
 
@@ -231,12 +237,14 @@ class ProgressBarHook(Hook):
             self._end = (runner.epoch + 1) * length
             description = f"Epoch {runner.epoch + 1}/{runner.max_epochs}"
             first = self._start - runner.epoch * length  # > 0 when resumed inside the epoch
+            eta = "epoch eta"
         else:
             total = runner.max_iters  # to the loop's next validation (its own rule), else to the end
             validations = (d for d in range(self._start + 1, total) if loop.should_validate(d, total))
             self._end = next(validations, total)
             description = f"Iter {self._start + 1}-{self._end}/{runner.max_iters}"
             first = 0
+            eta = "run eta" if self._end == total else "eta to val"
         self._start -= first
         self._task = self.progress.add_task(
             description,
@@ -245,6 +253,7 @@ class ProgressBarHook(Hook):
             loss=None,
             lr=None,
             metric=self._metric,
+            eta=eta,
         )
         self._next_update = 0.0
 

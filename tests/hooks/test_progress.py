@@ -246,8 +246,8 @@ def test_epoch_bars_show_the_count_and_the_logged_loss_and_lr(customrun_run) -> 
     shown = "\n".join(_plain(buffer.getvalue()))
     last = records[2 * per_epoch]
     assert "Epoch 2/2" in shown and f"{per_epoch}/{per_epoch}" in shown
-    assert f"loss {last['loss']:.4f}  lr {last['lr']:.4e}" in shown
-    assert "it/s" in shown and "eta" in shown
+    assert f"loss {last['loss']:.4f}  lr {last['lr']:.4g}" in shown
+    assert "it/s" in shown and "epoch eta" in shown  # not the log line's eta, which is the run's
     assert bar.progress is None  # stopped when training ended
     assert "\x1b[?25h" in buffer.getvalue()  # the live display gave the cursor back
 
@@ -261,11 +261,12 @@ def test_iteration_bars_end_where_validation_runs(customrun_run) -> None:
     validated = [c.iter for c in result.calls_to("before_val")]
     assert validated == [10, 20, 25]
     ends = [0, *validated]
-    for step, description, completed, total, _fields in recorder.seen:
+    for step, description, completed, total, fields in recorder.seen:
         window = next(w for w in range(len(validated)) if step <= validated[w])
         start, end = ends[window], validated[window]
         assert description == f"Iter {start + 1}-{end}/25"
         assert (completed, total) == (step - start, end - start)
+        assert fields["eta"] == ("run eta" if end == 25 else "eta to val")  # what the bar's ETA counts to
 
 
 def test_the_bar_refreshes_at_most_every_refresh_interval(customrun_run) -> None:
@@ -322,8 +323,15 @@ def test_with_the_bar_on_log_lines_are_plain_in_run_log_and_on_stdout(customrun_
     start = next(i for i, line in enumerate(logged) if line.endswith("executed in the following order:"))
     end = next(i for i in range(start + 1, len(logged)) if not logged[i].startswith(" "))
     table, console = logged[start:end], logged[:start] + logged[end:]
-    missing = [line for line in console if line not in shown]
-    assert missing == []  # every other log line whole on stdout, as run.log has it
+    # every other log line whole on stdout, in the console's form (issue 21, item 10): the time of
+    # day, the message; a train line without data_time, the plugins without versions
+    expected = [
+        f"{line[11:19]} {re.sub(r'  data_time: [0-9.]+', '', line.split(' - INFO - ')[1])}"
+        for line in console
+    ]
+    missing = [line for line in expected if line not in shown and " plugins: " not in line]
+    assert missing == []
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d plugins: [^-].*", line) for line in shown)
     assert not any(line in shown for line in table)
     assert bar.progress is None
 
@@ -342,8 +350,8 @@ def test_log_lines_go_through_the_bar_s_console_from_before_run_to_after_run(cus
     shown = _plain(buffer.getvalue())
     logged = (result.work_dir / "run.log").read_text(encoding="utf-8").splitlines()
     [during] = [line for line in logged if line.endswith("said while the bar is attached")]
-    assert during in shown  # the same line as run.log's, through the bar's console
+    assert f"{during[11:19]} said while the bar is attached" in shown  # through the bar's console
     assert not any("said while the bar is attached" in line for line in out)
-    assert any(line.endswith(" - customrun - INFO - said after the run") for line in out)
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d said after the run", line) for line in out)
     assert "said after the run" not in buffer.getvalue()
     _assert_stdout_handler_is_back(result.runner.logger)
