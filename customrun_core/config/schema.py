@@ -14,11 +14,16 @@ from customrun_core.errors import ConfigError, closest
 Table = dict[str, Any]
 
 
+def _module_list(value: list[str] | str) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
 @attrs.frozen
 class CustomImports:
-    """Modules imported before anything is built, so that their ``register`` calls take effect."""
+    """Modules imported before anything is built, so that their ``register`` calls take effect;
+    ``imports = "my_hooks"`` is one module, as in MMEngine (built, ``imports`` is always a list)."""
 
-    imports: list[str] = attrs.field(factory=list)
+    imports: list[str] | str = attrs.field(factory=list, converter=_module_list)
     allow_failed_imports: bool = False
 
 

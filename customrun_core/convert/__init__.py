@@ -61,6 +61,7 @@ def convert_file(
     dirs = [Path(d) for d in module_dirs] + [Path.cwd()] + [Path(p).resolve() for p in sys.path if p]
     imports = config.values.get("custom_imports")
     modules = imports.get("imports", []) if isinstance(imports, dict) else []
+    modules = [modules] if isinstance(modules, str) else modules  # one module, as MMEngine allows
     names = ComponentNames(
         [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else [], dirs
     )

@@ -29,6 +29,22 @@ class Verdict:
     message: str | None = None
 
 
+# OpenMMLab's packages: a custom_imports module of one (``mmdet.models``, ``mmpretrain.models``) that is
+# not found registers MMEngine's components, which customrun does not import; a deeper module
+# (``mmseg.engine.hooks.new_hook``, a file a project adds to the package's tree) is the user's own.
+OPENMMLAB = frozenset({
+    "mmengine", "mmcv", "mmdet", "mmdet3d", "mmpretrain", "mmcls", "mmseg", "mmsegmentation", "mmselfsup",
+    "mmpose", "mmocr", "mmaction", "mmrotate", "mmyolo", "mmagic", "mmedit", "mmtrack", "mmrazor",
+    "mmfewshot", "mmflow", "mmhuman3d", "mmgen", "mmdeploy",
+})  # fmt: skip
+
+
+def mmengine_side(module: str) -> bool:
+    """Whether ``module`` is a package module of an OpenMMLab package (two parts at most)."""
+    parts = module.split(".")
+    return parts[0] in OPENMMLAB and len(parts) <= 2
+
+
 class ComponentNames:
     """Answers "can customrun resolve ``type = name`` in this kind?" for one config.
 
@@ -41,7 +57,9 @@ class ComponentNames:
     def __init__(self, custom_imports: Iterable[str], search_dirs: Iterable[Path]) -> None:
         # kind -> names the modules register; modules whose source was not found
         self.registered: dict[str, set[str]] = {kind: set() for kind in registry.KINDS}
-        self.unread: list[str] = []
+        self.unread: list[str] = []  # the user's own modules convert did not find
+        self.mmengine_side: list[str] = []  # OpenMMLab package modules not found: left out
+        self.own_kept: list[str] = []  # key paths of types kept as the unread modules' own
         # (kind, name) -> the __init__ signature read from the module's source (None: none to read)
         self.signatures: dict[tuple[str, str], inspect.Signature | None] = {}
         # what a config keeps that convert does not import: checked against stand-ins (preflight)
@@ -52,14 +70,16 @@ class ComponentNames:
             source = _module_file(module, dirs)
             names = _registered_names(source) if source is not None else None
             if names is None:
-                self.unread.append(module)
+                (self.mmengine_side if mmengine_side(module) else self.unread).append(module)
                 continue
             for kind, name, signature in names:
                 self.registered.setdefault(kind, set()).add(name)
                 self.signatures[(kind, name)] = signature
 
-    def check(self, kind: str, name: str) -> Verdict:
-        """The verdict on ``type = name`` where a component of ``kind`` is built."""
+    def check(self, kind: str, name: str, key: str = "", own: bool = True) -> Verdict:
+        """The verdict on ``type = name`` where a component of ``kind`` is built (at ``key``). With
+        ``own``, an unknown plain name is kept as the user's own when a ``custom_imports`` module of
+        theirs was not found (it may register it): it must be importable when training."""
         what = registry.KINDS[kind]
         if name in self.registered.get(kind, ()):  # registered in-process first, as at train time
             self.stand_ins[(kind, name)] = self.signatures.get((kind, name))
@@ -80,6 +100,10 @@ class ComponentNames:
             note = f"the scoped name {name!r} becomes {short!r} (customrun has no scopes)"
             inner = self.check(kind, short).message
             return Verdict(True, short, f"{note}; {inner}" if inner else note)
+        if own and self.unread and "." not in name:
+            self.stand_ins[(kind, name)] = None
+            self.own_kept.append(key)
+            return Verdict(True, name)
         hint = did_you_mean(closest(name, sorted(self._names(kind))))
         if self.unread:  # said, not assumed: a module convert cannot read may still register it
             modules = ", ".join(repr(m) for m in self.unread)

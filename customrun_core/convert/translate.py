@@ -73,6 +73,7 @@ class Translator:
             "randomness": lambda v, k: self.table(v, k, RANDOMNESS_KEYS),
             "env_cfg": self.env_cfg,
             "launcher": self.launcher,
+            "custom_imports": self.custom_imports,
         }
         for key in ("train_cfg", "val_cfg", "test_cfg"):
             handlers[key] = lambda v, k: self.component(v, k, "loops", required=False)
@@ -85,6 +86,13 @@ class Translator:
                 self.put(self.out, key, self.clean(value, key))
             elif not self._helper(key):
                 self.unknown_key(key, value)
+        if self.names.own_kept:  # said once, for every table kept on the strength of those modules
+            modules = ", ".join(repr(m) for m in self.names.unread)
+            self.report(
+                "custom_imports",
+                f"{modules} not found where convert runs: the types no other place provides are kept"
+                f" as your own ({', '.join(self.names.own_kept)}); they must be importable when training",
+            )
         return self.out
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -156,15 +164,18 @@ class Translator:
 
     # -- components ------------------------------------------------------------------------------
 
-    def component(self, value: Any, key: str, kind: str, required: bool = True, outcome: str = "") -> Any:
+    def component(
+        self, value: Any, key: str, kind: str, required: bool = True, outcome: str = "", own: bool = True
+    ) -> Any:
         """A table naming a component of ``kind`` by ``type``: left out (reported) when customrun
-        cannot resolve the type; ``required=False`` allows a table without ``type``."""
+        cannot resolve the type; ``required=False`` allows a table without ``type``; ``own``: the
+        type may be the user's own (see :meth:`ComponentNames.check`)."""
         if not isinstance(value, dict) or ("type" not in value and not required):
             return self.clean(value, key)
-        name = self.resolved(value.get("type"), f"{key}.type", kind, outcome or f"{key} is left out")
+        name = self.resolved(value.get("type"), f"{key}.type", kind, outcome or f"{key} is left out", own)
         return DROP if name is DROP else {**self.clean(value, key, arguments=True), "type": name}
 
-    def resolved(self, name: Any, key: str, kind: str, outcome: str) -> Any:
+    def resolved(self, name: Any, key: str, kind: str, outcome: str, own: bool = True) -> Any:
         """The name customrun resolves for ``name`` (a ``type`` or ``constructor``), or ``DROP``
         after reporting why it cannot; ``outcome`` says what is left out then."""
         if isinstance(name, Untranslatable):
@@ -173,7 +184,7 @@ class Translator:
         if not isinstance(name, str):
             self.report(key, f"expected a {registry.KINDS[kind]} name, got {name!r}; {outcome}")
             return DROP
-        verdict = self.names.check(kind, name)
+        verdict = self.names.check(kind, name, key.removesuffix(".type"), own)
         if verdict.message:
             self.report(key, verdict.message if verdict.keep else f"{verdict.message}; {outcome}")
         return verdict.name if verdict.keep else DROP
@@ -223,8 +234,8 @@ class Translator:
         for name, hook in value.items():
             if hook is None:  # MMEngine's None removes a default hook; customrun's false does
                 out[name] = False
-            elif isinstance(hook, dict) and "type" in hook:
-                self.put(out, name, self.component(hook, f"{key}.{name}", "hooks"))
+            elif isinstance(hook, dict) and "type" in hook:  # MMEngine's own hooks, not the user's
+                self.put(out, name, self.component(hook, f"{key}.{name}", "hooks", own=False))
             else:
                 self.put(out, name, self.clean(hook, f"{key}.{name}", arguments=True))
         return out
@@ -269,6 +280,27 @@ class Translator:
             else:
                 self.report(f"{key}.{name}", "no customrun twin, left out", item)
         return DROP
+
+    def custom_imports(self, value: Any, key: str) -> Any:
+        """``custom_imports`` as written (``imports`` a list or one string), less the OpenMMLab
+        package modules convert did not find (``mmdet.models``): customrun would fail to import them."""
+        imports = value.get("imports") if isinstance(value, dict) else None
+        listed = [imports] if isinstance(imports, str) else imports
+        if not isinstance(listed, list) or not self.names.mmengine_side:
+            return self.clean(value, key)
+        kept = []
+        for index, module in enumerate(listed):
+            if module not in self.names.mmengine_side:
+                kept.append(module)
+                continue
+            where = f"{key}.imports" if isinstance(imports, str) else f"{key}.imports[{index}]"
+            package = str(module).split(".")[0]
+            self.report(
+                where, f"{module!r} is a module of {package} (MMEngine's side), not found here, left out"
+            )
+        if not kept:
+            return DROP
+        return self.clean({**value, "imports": imports if isinstance(imports, str) else kept}, key)
 
     def launcher(self, value: Any, key: str) -> Any:
         if isinstance(value, str) and value in _LAUNCHERS:
