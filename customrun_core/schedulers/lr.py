@@ -166,11 +166,52 @@ class PolyParamScheduler(ParamScheduler):
         self.total_iters = end - begin - 1
         super().__init__(optimizer, param_name, begin, end, last_step, by_epoch)
 
+    def floors(self) -> list[float]:
+        """Each group's floor: ``eta_min``."""
+        return [self.eta_min] * len(self.base_values)
+
     def get_value(self) -> list[float]:
         if self.last_step == 0:
             return self.current()
         keep = (1 - 1 / (self.total_iters - self.last_step + 1)) ** self.power
-        return [(b - self.eta_min) * keep + self.eta_min for b in self.current()]
+        return [(b - m) * keep + m for b, m in zip(self.current(), self.floors(), strict=True)]
+
+
+class PolyRatioParamScheduler(PolyParamScheduler):
+    """MMSegmentation's ``PolyLRRatio`` on any key: :class:`PolyParamScheduler` whose floor may be
+    ``eta_min_ratio`` times each group's base value, ``m + (B - m)(1 - t/T)^power`` per group.
+
+    Raises:
+        ConfigError: both ``eta_min`` and ``eta_min_ratio`` are set (MMSegmentation silently takes
+            the ratio).
+    """
+
+    def __init__(
+        self,
+        optimizer: Any,
+        param_name: str,
+        eta_min: float | None = None,
+        eta_min_ratio: float | None = None,
+        power: float = 1.0,
+        begin: float = 0,
+        end: float = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+    ) -> None:
+        if eta_min is not None and eta_min_ratio is not None:
+            raise ConfigError(
+                f"expected eta_min or eta_min_ratio, got both (eta_min = {eta_min}, "
+                f"eta_min_ratio = {eta_min_ratio})",
+                key="eta_min",
+            )
+        self.eta_min_ratio = eta_min_ratio
+        super().__init__(optimizer, param_name, eta_min or 0.0, power, begin, end, last_step, by_epoch)
+
+    def floors(self) -> list[float]:
+        """Each group's floor: ``eta_min``, or ``eta_min_ratio`` times its base value."""
+        if self.eta_min_ratio is None:
+            return super().floors()
+        return [base * self.eta_min_ratio for base in self.base_values]
 
 
 ConstantLR = fixed_param(ConstantParamScheduler, "lr", "ConstantLR")
@@ -179,3 +220,4 @@ StepLR = fixed_param(StepParamScheduler, "lr", "StepLR")
 MultiStepLR = fixed_param(MultiStepParamScheduler, "lr", "MultiStepLR")
 ExponentialLR = fixed_param(ExponentialParamScheduler, "lr", "ExponentialLR")
 PolyLR = fixed_param(PolyParamScheduler, "lr", "PolyLR")
+PolyLRRatio = fixed_param(PolyRatioParamScheduler, "lr", "PolyLRRatio")

@@ -265,3 +265,42 @@ def test_bad_values_are_config_errors_naming_the_argument(
 def test_optimizer_without_param_groups_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="expected an optimizer"):
         StepLR(object(), step_size=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "floors"),
+    [
+        ({"eta_min_ratio": 0.1, "power": 0.9}, [0.01, 0.005]),
+        ({"eta_min": 0.002}, [0.002, 0.002]),
+        ({}, [0.0, 0.0]),
+    ],
+)
+def test_poly_lr_ratio_follows_the_closed_form_per_group(kwargs: dict, floors: list[float]) -> None:
+    """MMSegmentation's PolyLRRatio: m + (B - m) * (1 - t / T) ** power for each group, m =
+    B * eta_min_ratio (or eta_min), reached at T = end - begin - 1 and kept after it."""
+    from customrun_core.schedulers import PolyLRRatio
+
+    params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.SGD([{"params": [params[0]], "lr": 0.1}, {"params": [params[1]], "lr": 0.05}])
+    scheduler = PolyLRRatio(optimizer, begin=1, end=6, **kwargs)
+    power, seen = kwargs.get("power", 1.0), []
+    for _ in range(9):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    for g, (base, m) in enumerate(zip((0.1, 0.05), floors, strict=True)):
+        want = [base] + [m + (base - m) * (1 - min(k - 1, 4) / 4) ** power for k in range(1, 9)]
+        assert [row[g] for row in seen] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_poly_lr_ratio_refuses_two_floors() -> None:
+    from customrun_core.errors import ConfigError
+    from customrun_core.optim import OptimWrapper
+    from customrun_core.schedulers.build import build_param_schedulers
+
+    table = {"type": "PolyLRRatio", "eta_min": 0.0, "eta_min_ratio": 0.1, "by_epoch": False}
+    with pytest.raises(ConfigError) as info:
+        build_param_schedulers([table], OptimWrapper(make_optimizer()), 10, 1, 10)
+    assert str(info.value) == (
+        "param_scheduler[0].eta_min: expected eta_min or eta_min_ratio, got both (eta_min = 0.0, eta_min_ratio = 0.1)"
+    )
