@@ -60,7 +60,7 @@ def test_every_console_line_fits_100_columns_whole(trained: tuple[str, str]) -> 
     out, _ = trained
     lines = _screen_lines(out)
     assert "\x1b[" in out and any(BAR.match(line) for line in lines)  # the bar was drawn
-    assert [line for line in lines if len(line) > 100] == []
+    assert [line for line in lines if len(line) > 100 or "…" in line] == []  # none cut to fit either
     # nothing wrapped: each line is a log line (the time of day first) or a whole bar
     assert [line for line in lines if not (re.match(rf"{TIME} ", line) or BAR.match(line))] == []
 
@@ -105,3 +105,28 @@ def test_the_console_s_plugins_line_is_cut_to_fit() -> None:
     assert short.endswith(f" and {20 - len(shown)} more (customrun plugins)")
     assert header(rows[:2], short=True) == "plugins: plugin-number-0, plugin-number-1"
     assert header([], short=True) == header([]) == "plugins: none"
+
+
+def test_the_last_epoch_s_bar_of_the_digits_example_fits_100_columns_uncut() -> None:
+    """The widest bar of ``customrun train examples/digits.toml`` (10 epochs, lr down to 0.001 by
+    then, a metric shown, 3-digit speed): one line of 100 columns, nothing cut."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from customrun_core.hooks.progress import _columns
+
+    console = Console(width=100, force_terminal=True, color_system=None)
+    now = [0.0]
+    progress = Progress(*_columns(), console=console, get_time=lambda: now[0])
+    fields = {"loss": 0.0318, "lr": 0.001, "metric": ("accuracy/top1", 97.7778), "eta": "epoch eta"}
+    task = progress.add_task("Epoch 10/10", total=45, **fields)
+    progress.start_task(task)
+    for _ in range(44):  # 125 iterations a second: "125.0 it/s"
+        now[0] += 0.008
+        progress.update(task, advance=1)
+    with console.capture() as captured:
+        console.print(progress.make_tasks_table(progress.tasks))
+    lines = captured.get().splitlines()
+    assert len(lines) == 1 and len(lines[0]) <= 100 and "…" not in lines[0]
+    assert lines[0].startswith("Epoch 10/10 ") and lines[0].rstrip().endswith("val accuracy/top1 97.7778")
+    assert " 44/45 125.0 it/s epoch eta 0:00:01 loss 0.0318  lr 0.001  " in lines[0]

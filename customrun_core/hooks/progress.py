@@ -106,14 +106,14 @@ def _columns() -> tuple[Any, ...]:
                 text += f"  val {metric[0]} {_number(metric[1], '.4f')}"
             return Text(text)
 
-    # The bar gives up its width first (24 columns at most, 6 at least), so that the numbers fit a
+    # The bar gives up its width first (24 columns at most, 4 at least), so that the numbers fit a
     # 100-column terminal; text is cut, never wrapped onto a second line under the bar.
     def text() -> Column:
         return Column(no_wrap=True, overflow="ellipsis")
 
     return (
         TextColumn("{task.description}", table_column=text()),
-        BarColumn(bar_width=None, table_column=Column(min_width=6, max_width=24)),
+        BarColumn(bar_width=None, table_column=Column(min_width=4, max_width=24)),
         MofNCompleteColumn(table_column=text()),
         RateColumn(table_column=text()),
         TextColumn("{task.fields[eta]}", table_column=text()),  # what the bar's ETA counts to
