@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tomli_w
 from matplotlib import cbook
 
 from customrun_core import plotting
@@ -32,8 +33,6 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 def _run(customrun_cli: Any, tmp_path: Path, **changes: Any) -> Path:
     config = tmp_path / "cfg.toml"
-    import tomli_w
-
     cfg = tiny_config(
         work_dir=str(tmp_path / "work"), train_cfg={"type": "EpochBasedTrainLoop", "max_epochs": 3}
     )
