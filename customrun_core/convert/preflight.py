@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from customrun_core import registry
+from customrun_core.convert.report import key_path
 from customrun_core.errors import ConfigError, did_you_mean
 
 # Placeholder for a fragment's missing model: the check takes an object given from Python as it is.
@@ -121,7 +122,7 @@ def _leave_out(data: dict[str, Any], key: str) -> str | None:
         return None
     container, part = found[-1]
     del container[part]
-    return _render([p for _, p in found])
+    return key_path([p for _, p in found])
 
 
 def _item(container: Any, part: str | int) -> Any:
@@ -130,14 +131,3 @@ def _item(container: Any, part: str | int) -> Any:
 
 def _is_component(value: Any) -> bool:
     return isinstance(value, dict) and "type" in value
-
-
-def _render(parts: list[str | int]) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            shown = f'"{part}"' if "." in part else part
-            text += f".{shown}" if text else shown
-    return text

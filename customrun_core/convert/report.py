@@ -22,3 +22,15 @@ class Report:
         """``old.py:12: visualizer: no customrun twin, left out``."""
         where = f"{self.file}:{self.line}" if self.line else self.file
         return ": ".join(part for part in (where, self.key, self.message) if part)
+
+
+def key_path(parts: list[str | int]) -> str:
+    """``a.b[0]."c.d"`` for ``["a", "b", 0, "c.d"]``: a key path as reports and errors write it."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            shown = f'"{part}"' if "." in part else part
+            text += f".{shown}" if text else shown
+    return text

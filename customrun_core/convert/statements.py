@@ -1,9 +1,12 @@
 """The top-level statements of an MMEngine config file, followed without running any of them.
 
 Assignments (``a = ...``, ``a = b = ...``, ``a, b = 1, 2``, ``a: int = ...``, ``a += ...``,
-``a['k'] = ...``) and ``del a`` are followed; imports, functions and classes bind names that are
-no config keys (MMEngine drops modules and functions from a config too); any other statement is
-reported and what it would have bound is left out.
+``a['k'] = ...``, ``a[1]['k'] += [...]``), ``del a`` and the in-place methods of the dicts and lists
+the file built (``a.update(...)``, ``a.append(x)``, ``a.extend([...])``, ``a.insert(i, x)``) are
+followed; imports, functions and classes bind names that are no config keys (MMEngine drops modules
+and functions from a config too). Any other statement is reported, with every key path whose value
+it may change (the names it assigns, deletes or calls methods of, and every place in the file's
+values that holds the same dict or list): the values there are the ones from before it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import attrs
 
 from customrun_core.convert import bounds
 from customrun_core.convert.evaluate import Evaluator, Untranslatable, source_text
-from customrun_core.convert.report import Report
+from customrun_core.convert.report import Report, key_path
 
 _STATEMENT_NAMES = {
     "If": "if",
@@ -65,6 +68,8 @@ class StatementRunner:
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
         self.result = FileValues()
+        # statements not run: (statement, what it is, [(name, its value then, key parts below it)])
+        self.not_run: list[tuple[ast.stmt, str, list[tuple[str, Any, list[str | int]]]]] = []
 
     def run(self, tree: ast.Module) -> FileValues:
         for statement in tree.body:
@@ -76,7 +81,32 @@ class StatementRunner:
         self.result.values = {name: names[name] for name in names if name not in self.result.hidden}
         if not self.evaluator.refused:  # the first refusal is the one reported
             self.measure()
+        for node, what, changed in self.not_run:
+            self.report_changed(node, what, changed)
+        self.result.reports.sort(key=lambda report: report.line)  # in the file's order
         return self.result
+
+    def skip(self, node: ast.stmt, what: str) -> None:
+        """``node`` (``what`` names it) is not run: reported with what it may change, once the file's
+        values are final (a dict it changes may be placed in a table after it)."""
+        changed = [(name, self.evaluator.names.get(name), parts) for name, parts in _changed(node)]
+        if not changed:
+            self.report(node, f"{what} is not run")
+        self.not_run.append((node, what, changed))
+
+    def report_changed(
+        self, node: ast.stmt, what: str, changed: list[tuple[str, Any, list[str | int]]]
+    ) -> None:
+        keys: list[str] = []
+        for name, value, parts in changed:
+            places = _places(self.result.values, value) if isinstance(value, (dict, list)) else []
+            if name not in self.result.hidden and not places:
+                places = [[name]]
+            keys += [key_path([*place, *parts]) for place in places if key_path([*place, *parts]) not in keys]
+        for key in keys:
+            self.report(
+                node, f"may be changed by {what}, which is not run: the value here is from before it", key
+            )
 
     def measure(self) -> None:
         """Refuses (in the evaluator's ``refused``) the first value over a bound of :mod:`.bounds` as
@@ -128,16 +158,49 @@ class StatementRunner:
         elif isinstance(node, ast.Delete):
             self.delete(node)
         elif isinstance(node, ast.Expr):
-            if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
-                self.report(node, f"the expression {_short(node.value)} is not run")
+            docstring = isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            if not docstring and not self.method_call(node.value):
+                self.skip(node, f"the expression {_short(node.value)}")
+        elif isinstance(node, ast.With) and "read_base" in ast.unparse(node.items[0].context_expr):
+            self.report(
+                node, "MMEngine's pure-Python style (with read_base()) is not supported: use _base_ = [...]"
+            )
         elif not isinstance(node, ast.Pass):
-            self.report(node, self._not_run(node))
+            kind = _STATEMENT_NAMES.get(type(node).__name__, type(node).__name__)
+            self.skip(node, f"a top-level {kind} statement")
 
-    def _not_run(self, node: ast.stmt) -> str:
-        if isinstance(node, ast.With) and "read_base" in ast.unparse(node.items[0].context_expr):
-            return "MMEngine's pure-Python style (with read_base()) is not supported: use _base_ = [...]"
-        kind = _STATEMENT_NAMES.get(type(node).__name__, type(node).__name__)
-        return f"a top-level {kind} statement is not run; what it binds is left out"
+    def method_call(self, node: ast.expr) -> bool:
+        """Runs ``a.update(...)``, ``a.append(x)``, ``a.extend([...])`` or ``a.insert(i, x)`` on a dict or
+        list the file built (bound to a name, not a copy of a base's value); False for anything else."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            return False
+        if _root(node.func.value) is None or any(isinstance(a, ast.Starred) for a in node.args):
+            return False
+        if any(k.arg is None for k in node.keywords):
+            return False
+        receiver = self.evaluator.evaluate(node.func.value)
+        args = [self.evaluator.evaluate(a) for a in node.args]
+        kwargs = {k.arg: self.evaluator.evaluate(k.value) for k in node.keywords if k.arg is not None}
+        method, count = node.func.attr, 1
+        if isinstance(receiver, dict) and method == "update" and len(args) <= 1:
+            if args and not isinstance(args[0], dict):
+                return False
+            added = {**(args[0] if args else {}), **kwargs}
+            receiver.update(added)
+            count = len(added)
+        elif not isinstance(receiver, list) or kwargs:
+            return False
+        elif method == "append" and len(args) == 1:
+            receiver.append(args[0])
+        elif method == "extend" and len(args) == 1 and isinstance(args[0], list):
+            receiver.extend(args[0])
+            count = len(args[0])
+        elif method == "insert" and len(args) == 2 and type(args[0]) is int:
+            receiver.insert(args[0], args[1])
+        else:
+            return False
+        self.evaluator.copy(count, node)  # over the bound: recorded, the file is refused
+        return True
 
     def assign(self, target: ast.expr, value: Any, node: ast.stmt) -> None:
         if isinstance(target, ast.Name):
@@ -165,15 +228,24 @@ class StatementRunner:
         if in_dict or in_list:
             container[index] = value
         else:
-            self.report(node, f"the assignment to {_short(target)} is not translated")
+            self.skip(node, f"the assignment to {_short(target)}")
 
     def augmented(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Subscript):  # a['k'] += [...]: a['k'] = a['k'] + ..., in place
+            current = self.evaluator.evaluate(node.target)
+            value = self.evaluator.evaluate(node.value)
+            self.assign_item(node.target, self.combined(node, current, value), node)
+            return
         if not isinstance(node.target, ast.Name):
-            self.report(node, f"the assignment to {_short(node.target)} is not translated")
+            self.skip(node, f"the assignment to {_short(node.target)}")
             return
         name = node.target.id
         current = self.evaluator.evaluate(node.target)
         value = self.evaluator.evaluate(node.value)
+        self.bind(name, self.combined(node, current, value), node)
+
+    def combined(self, node: ast.AugAssign, current: Any, value: Any) -> Any:
+        """``current op= value`` as Python computes it: lists extended and dicts updated in place."""
         # Python's += extends a list in place (every alias sees it); |= updates a dict in place
         if isinstance(node.op, ast.Add) and isinstance(current, list) and isinstance(value, list):
             current.extend(value)
@@ -183,7 +255,7 @@ class StatementRunner:
             current = self.evaluator.copy(len(value), node) or current
         else:
             current = self.evaluator.binary(type(node.op), current, value, node)
-        self.bind(name, current, node)
+        return current
 
     def imported(self, node: ast.Import | ast.ImportFrom) -> None:
         module = node.module if isinstance(node, ast.ImportFrom) else None
@@ -203,7 +275,7 @@ class StatementRunner:
                 del self.evaluator.names[target.id]
                 self.result.lines.pop(target.id, None)
             else:
-                self.report(node, f"del {_short(target)} is not translated")
+                self.skip(node, f"del {_short(target)}")
 
 
 def _short(node: ast.AST) -> str:
@@ -216,14 +288,82 @@ def _written(node: ast.stmt) -> set[str]:
         targets = node.targets
     elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
         targets = [node.target]
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):  # a.update(...)
+        func = node.value.func
+        targets = [func.value] if isinstance(func, ast.Attribute) else []
     else:
         return set()
     names: set[str] = set()
     for target in targets:
         for part in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
             root = part
-            while isinstance(root, ast.Subscript):
+            while isinstance(root, (ast.Subscript, ast.Attribute)):
                 root = root.value
             if isinstance(root, ast.Name):
                 names.add(root.id)
     return names
+
+
+def _root(node: ast.expr) -> str | None:
+    """``a`` for ``a``, ``a['k']``, ``a[0]['k']``: the name whose value such a target changes."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) and node.id != "_base_" else None
+
+
+def _parts(node: ast.expr) -> list[str | int]:
+    """The literal keys below the name of a target (``['k', 0]`` for ``a['k'][0]``), up to the
+    first one that is not a literal."""
+    parts: list[str | int] = []
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        index = (
+            node.slice.value
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+            else None
+        )
+        parts = [index, *parts] if isinstance(index, (str, int)) else []
+        node = node.value
+    return parts
+
+
+def _changed(statement: ast.stmt) -> list[tuple[str, list[str | int]]]:
+    """(name, key parts below it) of everything ``statement`` may change: what it assigns, deletes
+    or binds (``for`` targets, functions, imports), what it calls a method of, what it passes to a call."""
+    found: list[tuple[str, list[str | int]]] = []
+    for node in ast.walk(statement):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+            targets = [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets = [node.optional_vars]
+        elif isinstance(node, ast.Call):
+            receiver = [node.func.value] if isinstance(node.func, ast.Attribute) else []
+            targets = receiver + [a for a in node.args if isinstance(a, (ast.Name, ast.Subscript))]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.append((node.name, []))
+        for target in targets:
+            for part in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+                root = _root(part.value if isinstance(part, ast.Starred) else part)
+                if root is not None and (root, _parts(part)) not in found:
+                    found.append((root, _parts(part)))
+    return found
+
+
+def _places(values: dict[str, Any], target: Any) -> list[list[str | int]]:
+    """Every key path in ``values`` that holds ``target`` itself (the same dict or list)."""
+    found: list[list[str | int]] = []
+    stack: list[tuple[Any, list[str | int]]] = [(v, [k]) for k, v in reversed(values.items())]
+    while stack:
+        value, path = stack.pop()
+        if value is target:
+            found.append(path)
+            continue
+        if isinstance(value, dict):
+            stack += [(v, [*path, k]) for k, v in reversed(value.items())]
+        elif isinstance(value, list):
+            stack += [(v, [*path, i]) for i, v in reversed(list(enumerate(value)))]
+    return found
