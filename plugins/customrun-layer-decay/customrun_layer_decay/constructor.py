@@ -106,7 +106,8 @@ class LayerDecayOptimizerConstructor(LearningRateDecayOptimizerConstructor):
     """MMSegmentation's constructor of its BEiT and MAE configs (the one it deprecates in favour of
     ``LearningRateDecayOptimizerConstructor``), with MMSegmentation's semantics.
 
-    ``paramwise_cfg``: ``num_layers`` and ``layer_decay_rate`` (required), ``layer_rules``. It is
+    ``paramwise_cfg``: ``num_layers`` and ``layer_decay_rate`` (required), ``layer_rules``,
+    ``bypass_duplicate``. It is
     :class:`LearningRateDecayOptimizerConstructor` with ``decay_rate = layer_decay_rate`` and the
     ``layer_wise`` ids, except for weight decay, which is 0 exactly where MMSegmentation makes it
     0: 1-D tensors, names ending in ``.bias``, and top-level parameters named ``pos_embed`` or
@@ -118,7 +119,12 @@ class LayerDecayOptimizerConstructor(LearningRateDecayOptimizerConstructor):
         paramwise_cfg: the ``paramwise_cfg`` table.
     """
 
-    paramwise_keys: ClassVar[tuple[str, ...]] = ("num_layers", "layer_decay_rate", "layer_rules")
+    paramwise_keys: ClassVar[tuple[str, ...]] = (
+        "num_layers",
+        "layer_decay_rate",
+        "layer_rules",
+        "bypass_duplicate",
+    )
     rate_key: ClassVar[str] = "layer_decay_rate"
 
     def __init__(

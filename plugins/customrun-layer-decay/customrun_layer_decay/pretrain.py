@@ -21,9 +21,16 @@ from customrun_layer_decay.config import decay_rate
 from customrun_layer_decay.depth import backbone_of, depth_pair, model_depth_function
 from customrun_layer_decay.families import LayerIdRule, convnext_layer_rule, find_family, index_at, swin_rule
 
-PRETRAIN_KEYS = ("layer_decay_rate", "norm_decay_mult", "bias_decay_mult", "flat_decay_mult", "custom_keys")
+PRETRAIN_KEYS = (
+    "layer_decay_rate",
+    "norm_decay_mult",
+    "bias_decay_mult",
+    "flat_decay_mult",
+    "custom_keys",
+    "bypass_duplicate",  # customrun's: MMPretrain fails on a shared parameter
+)
 # The default constructor's settings that MMPretrain's constructor reads no more: refused, not ignored.
-IGNORED_KEYS = ("bias_lr_mult", "dwconv_decay_mult", "bypass_duplicate")
+IGNORED_KEYS = ("bias_lr_mult", "dwconv_decay_mult")
 _NO_DEPTH = (
     "give the model (or its backbone) a get_layer_depth(name) -> (layer_id, max_id) method, as "
     "MMPretrain's models have, or use a backbone whose class name contains ViT, VisionTransformer, "
@@ -38,7 +45,7 @@ class LearningRateDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """MMPretrain's constructor: one group per trainable parameter, its lr scaled by its layer.
 
     ``paramwise_cfg``: ``layer_decay_rate`` (default 1.0, in (0, 1]), ``norm_decay_mult``,
-    ``bias_decay_mult``, ``flat_decay_mult`` and ``custom_keys``. With the parameter's
+    ``bias_decay_mult``, ``flat_decay_mult``, ``custom_keys`` and ``bypass_duplicate``. With the parameter's
     ``(layer_id, max_id)`` (the model's ``get_layer_depth``, else MMPretrain's rule for a ViT,
     Swin or ConvNeXt backbone)::
 

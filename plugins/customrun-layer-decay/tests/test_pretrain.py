@@ -266,9 +266,9 @@ def test_one_step_equals_adamw_with_hand_built_groups(models: Any) -> None:
             "paramwise_cfg.decay_rate: unknown key (did you mean 'layer_decay_rate'?)",
         ),
         (
-            {"bypass_duplicate": True},
+            {"dwconv_decay_mult": 0.0},
             None,
-            "paramwise_cfg.bypass_duplicate: MMPretrain's LearningRateDecayOptimWrapperConstructor does not "
+            "paramwise_cfg.dwconv_decay_mult: MMPretrain's LearningRateDecayOptimWrapperConstructor does not "
             "read it (remove it; LearningRateDecayOptimizerConstructor has custom_keys with lr_mult)",
         ),
         (
