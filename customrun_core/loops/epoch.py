@@ -34,9 +34,8 @@ class EpochBasedTrainLoop(TrainLoop):
             self.run_epoch()
             if self.interrupted:
                 break
-            if self.should_validate(self.epoch, self.max_epochs):
-                if self.validate():
-                    break
+            if self.should_validate(self.epoch, self.max_epochs) and self.validate():
+                break  # a stop signal arrived by the end of the validation
         self.finish()
         runner.call_hook("after_train")
         return runner.model

@@ -52,9 +52,8 @@ class IterBasedTrainLoop(TrainLoop):
             self.run_iter(self.iter, next(batches))
             if self.interrupted:
                 break
-            if self.should_validate(self.iter, self.max_iters):
-                if self.validate():
-                    break
+            if self.should_validate(self.iter, self.max_iters) and self.validate():
+                break  # a stop signal arrived by the end of the validation
         if not self.interrupted:
             runner.call_hook("after_train_epoch")
         self.finish()
