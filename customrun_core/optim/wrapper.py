@@ -239,7 +239,9 @@ class OptimWrapper:
             if p.grad is not None and not bool(torch.isfinite(p.grad).all())
         ]  # a skip is rare: naming the culprits costs nothing that matters
         where = f" (group.parameter {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})" if bad else ""
-        self._nonfinite_gradients(f"step after iteration {self._inner_count}: a gradient is not finite{where}")
+        self._nonfinite_gradients(
+            f"step after iteration {self._inner_count}: a gradient is not finite{where}"
+        )
 
     def gradients_ready(self) -> None:
         """Fire the ``before_optimizer_step`` hooks, if any (:attr:`before_step_hooks`).
