@@ -15,6 +15,7 @@ import click
 
 from customrun_core import __version__, registry
 from customrun_core.cli.options import group_plugin_options
+from customrun_core.cli.warning_lines import warnings_as_lines
 from customrun_core.commands import CommandSlot, command_slots, load_command
 from customrun_core.errors import CustomrunError, closest, did_you_mean
 from customrun_core.plugin_policy import PluginPolicy
@@ -121,7 +122,7 @@ class LazyGroup(click.Group):
             return " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand]))
 
         try:
-            with one_line_usage_errors(command_path):
+            with one_line_usage_errors(command_path), warnings_as_lines():  # one warning format for all
                 return super().invoke(ctx)
         except CustomrunError as error:
             if ctx.meta.get("customrun.traceback"):

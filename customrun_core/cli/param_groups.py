@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import warnings
 from typing import Any
 
 import click
@@ -25,31 +23,11 @@ def param_groups(config_file: str, overrides: tuple[str, ...], as_json: bool) ->
 
     Only the model and the optimizer are built: no data is read, nothing is trained or written.
     """
-    library_logger = logging.getLogger("customrun_core")
-    handler = _WarningLines(logging.WARNING)
-    library_logger.addHandler(handler)
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)  # each config warning, every time
-        warnings.showwarning = _warning_line  # one line per warning, without the source-line echo
-        try:
-            report = collect(config_file, overrides)
-        finally:
-            library_logger.removeHandler(handler)
+    report = collect(config_file, overrides)  # its warnings: one line each (cli.warning_lines)
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "frozen"}, indent=2, default=str))
     else:
         print_table(report)
-
-
-def _warning_line(message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
-    click.echo(f"warning: {message}", err=True)
-
-
-class _WarningLines(logging.Handler):
-    """Log records of the library (frozen parameters left out) as ``warning: ...`` lines."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        _warning_line(record.getMessage())
 
 
 def collect(config_file: str, overrides: tuple[str, ...]) -> dict[str, Any]:
