@@ -11,12 +11,20 @@ from customrun_core.errors import ConfigError
 
 
 class DigitsDataset(Dataset):
-    """Images as 64 floats in [0, 1] and labels 0..9, split reproducibly into train and val.
+    """Images as 64 floats in [0, 1] and labels 0..9, split reproducibly into three disjoint parts.
+
+    One permutation of the 1,797 images (drawn from ``seed``) decides the splits: its first
+    ``round(1797 * val_fraction)`` images are held out, and the rest (1,438 by default) are
+    ``"train"``. The held-out images are halved: the first half (180 by default) is ``"val"``, the
+    second (179) is ``"test"``, which ``customrun test`` evaluates on and training never sees.
 
     Args:
-        split: ``"train"`` or ``"val"`` (``"test"`` is the val split, for ``customrun test``).
-        val_fraction: share of the images held out for validation.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        val_fraction: share of the images held out from training, for validation and test together.
         seed: the permutation that decides the split (the same for every split of one seed).
+
+    Attributes:
+        indices: the positions of this split's images in ``sklearn.datasets.load_digits()``.
     """
 
     def __init__(
@@ -34,9 +42,19 @@ class DigitsDataset(Dataset):
         images = torch.as_tensor(data.data, dtype=torch.float32) / 16.0
         labels = torch.as_tensor(data.target, dtype=torch.long)
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-        n_val = round(len(labels) * val_fraction)
-        index = order[n_val:] if split == "train" else order[:n_val]
-        self.images, self.labels = images[index], labels[index]
+        held_out = round(len(labels) * val_fraction)
+        n_val = held_out - held_out // 2  # val takes the odd image out
+        if held_out < 2:
+            raise ConfigError(
+                f"expected a val_fraction that holds out at least 2 of {len(labels)} images (one for val,"
+                f" one for test), got {val_fraction}",
+                key="val_fraction",
+            )
+        parts = {"train": order[held_out:], "val": order[:n_val], "test": order[n_val:held_out]}
+        if split not in parts:
+            raise ConfigError(f"expected one of {', '.join(map(repr, parts))}, got {split!r}", key="split")
+        self.indices: list[int] = parts[split].tolist()  # which of sklearn's images, in order
+        self.images, self.labels = images[parts[split]], labels[parts[split]]
 
     def __len__(self) -> int:
         return len(self.labels)

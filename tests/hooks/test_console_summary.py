@@ -190,5 +190,5 @@ def test_the_bar_shows_the_last_validation_metric(customrun_run) -> None:
     drawn = ANSI.sub("", buffer.getvalue())
     assert f"val accuracy/top1 {values[0]:.4f}" in drawn
     assert f"val accuracy/top1 {values[1]:.4f}" in drawn
-    before_validating = drawn.split("Epoch(val) [1][2/2]")[0]
+    before_validating = drawn.split("Epoch(val) [1][1/1]")[0]
     assert "Epoch 1/3" in before_validating and "val accuracy/top1" not in before_validating
