@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from customrun_core import assembly, registry
+from customrun_core import registry
 from customrun_core.cli import cli
 from customrun_core.config import load_config
 from customrun_core.convert import convert_file, to_toml
+
+from .test_preflight import preflight
 
 MY_HOOKS = (
     "from customrun_core import Hook, register\n"
@@ -26,11 +28,7 @@ MODEL = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _registrations():
-    saved = registry.snapshot()
-    yield
-    saved.restore()
+pytestmark = pytest.mark.usefixtures("customrun_isolated")  # what custom_imports registered is undone
 
 
 def test_customrun_accepts_one_module_as_a_string(tmp_path: Path) -> None:
@@ -39,10 +37,8 @@ def test_customrun_accepts_one_module_as_a_string(tmp_path: Path) -> None:
         MODEL
         + 'custom_imports = { imports = "string_form_hooks" }\ncustom_hooks = [{ type = "MyHook", a = 2 }]\n'
     )
-    cfg = load_config(tmp_path / "cfg.toml")
-    assert cfg.custom_imports.imports == ["string_form_hooks"]
-    assembly.prepare(cfg)
-    assembly.check(cfg)
+    assert load_config(tmp_path / "cfg.toml").custom_imports.imports == ["string_form_hooks"]
+    preflight(tmp_path / "cfg.toml")
     assert "MyHook" in registry.known_names("hooks")  # imported: the string named the module
 
 
@@ -60,9 +56,7 @@ def test_convert_reads_a_string_form_module_for_its_registered_types(tmp_path: P
     }
     # the TOML convert writes loads, imports my_hooks and passes train's pre-flight
     (tmp_path / "cfg.toml").write_text(MODEL + to_toml(conversion.data, "cfg.py"))
-    cfg = load_config(tmp_path / "cfg.toml")
-    assembly.prepare(cfg)
-    assembly.check(cfg)
+    preflight(tmp_path / "cfg.toml")
 
 
 def test_openmmlab_package_modules_that_are_not_there_are_reported_and_left_out(tmp_path: Path) -> None:
@@ -80,7 +74,7 @@ def test_openmmlab_package_modules_that_are_not_there_are_reported_and_left_out(
     ]
     assert conversion.data["custom_imports"] == {"imports": ["kept_hooks"]}
     (tmp_path / "cfg.toml").write_text(MODEL + to_toml(conversion.data, "cfg.py"))
-    assembly.prepare(load_config(tmp_path / "cfg.toml"))  # loads: nothing it cannot import
+    preflight(tmp_path / "cfg.toml")  # loads: nothing it cannot import
 
 
 def test_only_openmmlab_modules_leave_no_custom_imports(tmp_path: Path) -> None:

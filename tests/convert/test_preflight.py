@@ -27,11 +27,7 @@ SCHEDULE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _registrations():
-    saved = registry.snapshot()
-    yield
-    saved.restore()
+pytestmark = pytest.mark.usefixtures("customrun_isolated")  # what custom_imports registered is undone
 
 
 def preflight(toml: Path) -> None:
