@@ -14,6 +14,7 @@ as they are needed: :func:`build_model`, :func:`build_hooks`, :func:`build_datal
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ def check(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> None:
     places ``built`` holds an object for (by key path, see :mod:`customrun_core.config.built`) are
     taken as they are."""
     built = built or {}
-    from customrun_core.hooks.defaults import hook_tables, split_priority
+    from customrun_core.hooks.defaults import split_priority
     from customrun_core.models.plain import check_model_class
     from customrun_core.parallel import DEFAULT_WRAPPER
     from customrun_core.speed import compile_arguments
@@ -67,17 +68,14 @@ def check(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> None:
     with located(cfg.source):
         compile_arguments(cfg.compile)
     _check_data(cfg, component, built)
-    if cfg.train_cfg is not None:
-        _check_train_loop(cfg, component)
+    loop_by_epoch = _check_train_loop(cfg, component) if cfg.train_cfg is not None else True
     for mode, default in DEFAULT_EVAL_LOOPS.items():
         table = getattr(cfg, f"{mode}_cfg")
         if table is not None:
             component("loops", table, f"{mode}_cfg", default, runner=None, dataloader=None, evaluator=None)
     if cfg.optim_wrapper is not None:
-        _check_optimization(cfg, component)
-    with located(cfg.source):
-        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress)
-    for key, table in tables:
+        _check_optimization(cfg, component, loop_by_epoch)
+    for key, table in _hook_tables(cfg):
         component("hooks", split_priority(table)[0], key)
     component("model_wrappers", cfg.model_wrapper_cfg, "model_wrapper_cfg", DEFAULT_WRAPPER, model=None,
               device=None)  # fmt: skip
@@ -100,9 +98,10 @@ def _check_data(cfg: RunConfig, component: Any, built: Mapping[str, Any]) -> Non
                     check_topk(metric, cfg.model)
 
 
-def _check_train_loop(cfg: RunConfig, component: Any) -> None:
+def _check_train_loop(cfg: RunConfig, component: Any) -> bool:
     """The train loop must meet the :class:`~customrun_core.loops.TrainLoop` contract, which the
-    runner, the hooks and the progress bar read (``epoch``, ``iter``, ``max_iters``, ...)."""
+    runner, the hooks and the progress bar read (``epoch``, ``iter``, ``max_iters``, ...); returns
+    its unit (``TrainLoop.by_epoch``)."""
     from customrun_core.loops import TrainLoop
 
     table, default = _train_loop_table(cfg)
@@ -115,9 +114,45 @@ def _check_train_loop(cfg: RunConfig, component: Any) -> None:
             file=cfg.source,
             key="train_cfg.type",
         )
+    return bool(loop_class.by_epoch)
 
 
-def _check_optimization(cfg: RunConfig, component: Any) -> None:
+def _train_loop_unit(cfg: RunConfig) -> tuple[bool, int | None]:
+    """The train loop's ``by_epoch`` and ``val_interval`` (None when the loop has none), read from
+    ``train_cfg`` and the loop class without building it; ``(True, None)`` without ``train_cfg``."""
+    from customrun_core.build import resolve_type
+
+    if cfg.train_cfg is None:
+        return True, None
+    with located(cfg.source):
+        table, default = _train_loop_table(cfg)
+        loop_class = resolve_type("loops", table.get("type", default), "train_cfg.type")
+    try:
+        param = inspect.signature(loop_class).parameters.get("val_interval")
+    except (TypeError, ValueError):
+        param = None
+    interval = table.get(
+        "val_interval", None if param is None or param.default is param.empty else param.default
+    )
+    return bool(getattr(loop_class, "by_epoch", True)), interval
+
+
+def _hook_tables(cfg: RunConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(key path, table) of every hook of the run (:func:`~customrun_core.hooks.defaults.hook_tables`),
+    a CheckpointHook's counted in the train loop's unit (:func:`~customrun_core.hooks.checkpoint.in_loop_unit`)."""
+    from customrun_core.hooks.checkpoint import in_loop_unit
+    from customrun_core.hooks.defaults import hook_tables
+
+    with located(cfg.source):
+        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress)
+    if cfg.train_cfg is None:
+        return tables
+    by_epoch, val_interval = _train_loop_unit(cfg)
+    with located(cfg.source):
+        return [(key, in_loop_unit(table, key, by_epoch, val_interval)) for key, table in tables]
+
+
+def _check_optimization(cfg: RunConfig, component: Any, loop_by_epoch: bool = True) -> None:
     from customrun_core.optim.constructor import DEFAULT_CONSTRUCTOR, check_optimizer
     from customrun_core.schedulers.build import check_scheduler, scheduler_tables
 
@@ -131,7 +166,7 @@ def _check_optimization(cfg: RunConfig, component: Any) -> None:
     for member_cfg, key in scheduler_configs(cfg).values():
         for table_key, table in scheduler_tables(member_cfg, key):
             with located(cfg.source):
-                check_scheduler(table, table_key)
+                check_scheduler(table, table_key, loop_by_epoch)
 
 
 def wrapper_tables(cfg: RunConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -208,11 +243,9 @@ def build_hooks(
 ) -> Iterator[tuple[str, Any, Any]]:
     """(key path, hook, configured priority) of every hook of the run, defaults first; a hook not
     wanted on the process ``rank`` (the progress bar outside a terminal) is left out."""
-    from customrun_core.hooks.defaults import build_hook, hook_tables
+    from customrun_core.hooks.defaults import build_hook
 
-    with located(cfg.source):
-        tables = hook_tables(cfg.default_hooks, cfg.custom_hooks, cfg.progress)
-    for key, table in tables:
+    for key, table in _hook_tables(cfg):
         if built and key in built:  # a hook object given from Python, with its own priority
             yield key, built[key], None
             continue
@@ -315,8 +348,9 @@ def build_schedulers(cfg: RunConfig, optim_wrapper: Any, loop: Any, epoch_length
         member_cfg, key = configs[name]
         with located(cfg.source):
             built[name] = build_param_schedulers(
-                member_cfg, wrapper, epoch_length, loop.max_epochs, loop.max_iters, key=key
-            )
+                member_cfg, wrapper, epoch_length, loop.max_epochs, loop.max_iters, key=key,
+                loop_by_epoch=bool(getattr(loop, "by_epoch", True)),
+            )  # fmt: skip
     return built.get("", built)  # one wrapper: its list
 
 

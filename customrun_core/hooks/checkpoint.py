@@ -24,8 +24,11 @@ class CheckpointHook(Hook):
     """Writes ``epoch_N.pt`` (or ``iter_N.pt`` with ``by_epoch = false``) and the best checkpoints.
 
     Args:
-        interval: save every this many epochs (iterations); ``-1`` saves only the last.
+        interval: save every this many epochs (iterations); ``-1`` saves only the last. In a run with
+            an iteration-based train loop, the loop's ``val_interval`` when not given.
         by_epoch: count epochs (in ``after_train_epoch``) or iterations (in ``after_train_iter``).
+            In a run, not given, the train loop's unit (:func:`in_loop_unit`); ``true`` with an
+            iteration-based loop is refused.
         max_keep_ckpts: keep only the newest N periodic checkpoints; ``-1`` keeps all. The steps kept
             are hook state in every checkpoint, so a resumed run goes on removing the oldest of them
             (MMEngine's ``keep_ckpt_ids``); files the list does not name are never removed.
@@ -327,6 +330,35 @@ class CheckpointHook(Hook):
         target = path.with_name(f"{path.stem}-{hashlib.sha256(data).hexdigest()[:8]}.pt")
         checkpoint.write_bytes_atomic(target, data)
         runner.logger.info(f"published {path.name} as {target} (keys: {', '.join(keys)})")
+
+
+def in_loop_unit(table: Any, key: str, loop_by_epoch: bool, val_interval: int | None) -> Any:
+    """The hook table ``table`` (at ``key``) as a run whose train loop counts in epochs
+    (``loop_by_epoch``) or iterations builds it. Under an iteration-based loop, a CheckpointHook's
+    ``by_epoch`` not given is false (``iter_N.pt``), and its ``interval`` not given is the loop's
+    ``val_interval``: a checkpoint at each validation, as the default does in an epoch-based run,
+    where 1 would save every iteration. Any other table is returned as it is.
+
+    Raises:
+        ConfigError: ``by_epoch = true`` under an iteration-based loop, whose one epoch is the whole
+            run: the only checkpoint would be ``epoch_1.pt``, at the end (MMEngine lets it be).
+    """
+    from customrun_core.build import resolve_type
+
+    if loop_by_epoch or not isinstance(table, dict) or "type" not in table:
+        return table
+    target = resolve_type("hooks", table["type"], key)
+    if not (isinstance(target, type) and issubclass(target, CheckpointHook)):
+        return table
+    if table.get("by_epoch", False) is True:
+        raise ConfigError(
+            "by_epoch = true counts epochs, but the train loop is iteration-based (one epoch, the whole run):"
+            " the only checkpoint would be epoch_1.pt at the end; set by_epoch = false and the interval in"
+            " iterations (or leave by_epoch out: it follows the train loop)",
+            key=f"{key}.by_epoch",
+        )
+    defaults = {"by_epoch": False} | ({"interval": val_interval} if val_interval is not None else {})
+    return defaults | table
 
 
 def _checked_template(template: Any, by_epoch: bool) -> str:

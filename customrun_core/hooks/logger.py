@@ -214,9 +214,10 @@ class LoggerHook(Hook):
     def _log_metrics(self, runner: RunnerView, mode: str, metrics: dict, step: int) -> None:
         loop = getattr(runner, f"{mode}_loop")
         n = len(loop.dataloader)
-        line = "  ".join(
-            [f"Epoch({mode}) [{runner.epoch}][{n}/{n}]", *(_fmt(k, float(v)) for k, v in metrics.items())]
-        )
+        # An iteration-based run names the iteration (its epoch is 0 until the end); MMEngine's Iter(val) names none.
+        by_epoch = getattr(getattr(runner, "train_loop", None), "by_epoch", True)
+        head = f"Epoch({mode}) [{runner.epoch}]" if by_epoch else f"Iter({mode}) [{runner.iter}]"
+        line = "  ".join([f"{head}[{n}/{n}]", *(_fmt(k, float(v)) for k, v in metrics.items())])
         runner.logger.info(line)
         self._write(
             runner,

@@ -13,6 +13,7 @@ from customrun_core.schedulers.base import INF, check_window
 __all__ = [
     "build_param_schedulers",
     "check_scheduler",
+    "check_unit",
     "coverage_warnings",
     "default_by_epoch",
     "scheduler_tables",
@@ -40,8 +41,9 @@ def default_by_epoch(target: Any, kwargs: dict[str, Any]) -> bool:
     return True if param is None or param.default is param.empty else bool(param.default)
 
 
-def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
-    """The scheduler class, its checked keyword arguments, and whether to convert it to iterations."""
+def check_scheduler(table: Any, key: str, loop_by_epoch: bool = True) -> tuple[Any, dict[str, Any], bool]:
+    """The scheduler class, its checked keyword arguments, and whether to convert it to iterations;
+    ``loop_by_epoch`` is the train loop's unit (false: iteration-based, see :func:`check_unit`)."""
     type_name, kwargs = split_type(table, key)
     target = resolve_type("param_schedulers", type_name, key)
     convert = kwargs.pop("convert_to_iter_based", False)
@@ -55,12 +57,36 @@ def check_scheduler(table: Any, key: str) -> tuple[Any, dict[str, Any], bool]:
     if convert and not default_by_epoch(target, kwargs):
         raise ConfigError("convert_to_iter_based needs by_epoch = true", key=f"{key}.convert_to_iter_based")
     check_arguments(target, kwargs, {"optimizer": None}, key)
+    if not loop_by_epoch:
+        check_unit(target, type_name, kwargs, convert, key)
     if "end" in kwargs:  # a default end (the training length) is checked when it is known
         try:
             check_window(kwargs.get("begin", 0), kwargs["end"])
         except ConfigError as error:
             raise error.located(key_prefix=key) from None
     return target, kwargs, convert
+
+
+def check_unit(target: Any, type_name: str, kwargs: dict[str, Any], convert: bool, key: str) -> None:
+    """The rule for a scheduler under an iteration-based train loop, whose one epoch ends with the
+    run: a scheduler that steps after each epoch would step once, after the last iteration, and so
+    never act (MMEngine lets it be). Refused, unless ``convert_to_iter_based`` rewrites it in
+    iterations. Schedulers driven by validation metrics (ReduceOnPlateau) are not concerned: they
+    act after each validation, which an iteration-based loop runs every ``val_interval``.
+
+    Raises:
+        ConfigError: at ``<key>.by_epoch``, saying what to give in iterations.
+    """
+    if convert or getattr(target, "need_val_args", False) or not default_by_epoch(target, kwargs):
+        return
+    fields = [*getattr(target, "epoch_fields", ()), "begin", "end"]
+    given = "by_epoch = true" if "by_epoch" in kwargs else "by_epoch = true, the default"
+    raise ConfigError(
+        f"{type_name} counts epochs ({given}) but the train loop is iteration-based (one epoch, the whole"
+        f" run), so it would never act: set by_epoch = false and give {', '.join(fields[:-1])} and"
+        f" {fields[-1]} in iterations, or set convert_to_iter_based = true to scale them by the epoch length",
+        key=f"{key}.by_epoch",
+    )
 
 
 def build_param_schedulers(
@@ -70,16 +96,23 @@ def build_param_schedulers(
     max_epochs: int,
     max_iters: int,
     key: str = "param_scheduler",
+    loop_by_epoch: bool = True,
 ) -> list[Any]:
     """Schedulers in config order (``cfg`` is at the key path ``key``). ``end`` defaults to the end
     of training in the scheduler's unit; ``convert_to_iter_based = true`` rewrites an epoch-based
-    scheduler in iterations."""
+    scheduler in iterations (``epoch_length`` iterations an epoch, MMEngine's
+    ``len(train_dataloader)``), whose ``end`` then defaults to ``max_iters``. Under an
+    iteration-based loop (``loop_by_epoch`` false), see :func:`check_unit`."""
     schedulers = []
     for path, table in scheduler_tables(cfg, key):
-        target, kwargs, convert = check_scheduler(table, path)
-        kwargs.setdefault("end", max_epochs if default_by_epoch(target, kwargs) else max_iters)
+        target, kwargs, convert = check_scheduler(table, path, loop_by_epoch)
         if convert:
+            # The end of training in iterations: an iteration-based loop's max_epochs is 1, so
+            # MMEngine's default (max_epochs, scaled) would end the schedule after one pass.
             kwargs = target.to_iter_based(kwargs, epoch_length)
+            kwargs.setdefault("end", max_iters)
+        else:
+            kwargs.setdefault("end", max_epochs if default_by_epoch(target, kwargs) else max_iters)
         schedulers.append(call_checked(target, kwargs, path, optimizer=optim_wrapper))
     return schedulers
 

@@ -82,22 +82,25 @@ def test_json_of_a_warmup_and_multistep_equals_the_closed_form(tmp_path: Path) -
 
 
 def test_iteration_based_loop_has_max_iters_and_one_epoch(tmp_path: Path) -> None:
-    """train_cfg.by_epoch = false: 12 iterations; the epoch-based momentum warm-up's window is the
-    one epoch, so its first value holds for the whole run."""
+    """train_cfg.by_epoch = false: 12 iterations. An epoch-based scheduler (the momentum warm-up)
+    would step once, after the run, so its first value would hold throughout: refused (issue 21,
+    item 3; it was simulated that way before)."""
+    schedulers = [
+        {"type": "LinearLR", "start_factor": 0.5, "by_epoch": False, "end": 4},
+        {"type": "ExponentialLR", "gamma": 0.9, "by_epoch": False, "begin": 4},
+        {"type": "LinearMomentum", "start_factor": 0.5},
+    ]
+    path = write_config(tmp_path, train_cfg={"by_epoch": False, "max_iters": 12}, param_scheduler=schedulers)
+    refused = schedule(path, "--iters-per-epoch", 7)
+    assert refused.exit_code == 2
+    assert "param_scheduler[2].by_epoch: LinearMomentum counts epochs" in refused.output
     path = write_config(
-        tmp_path,
-        train_cfg={"by_epoch": False, "max_iters": 12},
-        param_scheduler=[
-            {"type": "LinearLR", "start_factor": 0.5, "by_epoch": False, "end": 4},
-            {"type": "ExponentialLR", "gamma": 0.9, "by_epoch": False, "begin": 4},
-            {"type": "LinearMomentum", "start_factor": 0.5},
-        ],
+        tmp_path, train_cfg={"by_epoch": False, "max_iters": 12}, param_scheduler=schedulers[:2]
     )
     data = schedule_json(path, "--iters-per-epoch", 7)
     assert (data["iters_per_epoch"], data["max_iters"]) == (7, 12)
     expected_lr = [0.1 * (0.5 + 0.5 * min(i, 3) / 3) * 0.9 ** max(0, i - 4) for i in range(12)]
     assert data["values"]["lr"] == [pytest.approx([v], rel=1e-12) for v in expected_lr]
-    assert data["values"]["momentum"] == [pytest.approx([0.45], rel=1e-12)] * 12
 
 
 def test_adam_momentum_is_beta1(tmp_path: Path) -> None:

@@ -195,12 +195,26 @@ def test_several_metrics_each_keep_their_best(customrun_run) -> None:
 
 
 def test_iteration_loop_counted_in_epochs_is_refused(customrun_run) -> None:
-    with pytest.raises(ConfigError, match="needs by_epoch = false"):
+    """by_epoch = true given with an iteration-based loop is refused when the config is checked;
+    left out, it follows the loop (issue 21, item 3: it used to default to true, refused only here
+    and only with save_best)."""
+    with pytest.raises(ConfigError, match="by_epoch = true counts epochs") as caught:
         customrun_run(
             train_dataloader=FAST,
             train_cfg={"type": "IterBasedTrainLoop", "max_iters": 4, "val_interval": 2},
-            default_hooks={"checkpoint": {"save_best": "auto"}},
+            default_hooks={"checkpoint": {"save_best": "auto", "by_epoch": True}},
         )
+    assert caught.value.key == "default_hooks.checkpoint.by_epoch"
+    customrun_run(
+        train_dataloader=FAST,
+        train_cfg={"type": "IterBasedTrainLoop", "max_iters": 4, "val_interval": 2},
+        default_hooks={"checkpoint": {"save_best": "auto"}},
+    )
+    names = sorted(p.name for p in Path("work").glob("*.pt"))
+    best = [name for name in names if name.startswith("best_")]
+    # interval: the loop's val_interval
+    assert [name for name in names if name not in best] == ["iter_2.pt", "iter_4.pt"]
+    assert len(best) == 1 and best[0] in ("best_accuracy_top1_iter_2.pt", "best_accuracy_top1_iter_4.pt")
 
 
 def test_unknown_metric_stops_at_the_first_validation_with_a_checkpoint(customrun_run) -> None:
