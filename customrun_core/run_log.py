@@ -4,6 +4,7 @@ and the copy of a run's log files to another directory (the LoggerHook's ``out_d
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Iterable
@@ -71,6 +72,15 @@ def make_logger(work_dir: Path, rank: int) -> logging.Logger:
         file.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
         logger.addHandler(file)
     return logger
+
+
+def log_into(logger: logging.Logger, work_dir: Path) -> None:
+    """From the next line on, ``logger``'s ``run.log`` is ``work_dir/run.log`` (an evaluation's own
+    folder); the file it wrote so far keeps its lines."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.close()  # reopened (appending) at the next line, under the new name
+            handler.baseFilename = os.path.abspath(work_dir / RUN_LOG)
 
 
 def log_files(work_dir: Path, suffixes: Iterable[str]) -> list[Path]:

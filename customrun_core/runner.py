@@ -17,14 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 import torch
 
 from customrun_core import assembly, distributed, registry, run_checkpoint, speed
 from customrun_core import checkpoint as ckpt
 from customrun_core.config import RunConfig, load_config
 from customrun_core.config.built import split_built
-from customrun_core.config.schema import default_work_dir
 from customrun_core.devices import pick_device
 from customrun_core.errors import RunExited, located
 from customrun_core.hooks.dispatch import HookDispatcher
@@ -35,7 +33,7 @@ from customrun_core.randomness import draw_seed, seed_everything
 from customrun_core.run_log import FILE_ONLY, console_text, make_logger
 from customrun_core.scalars import ScalarBuffer
 from customrun_core.stopping import GracefulStop
-from customrun_core.work_dir import check_config_not_overwritten, locked, make_work_dir
+from customrun_core.work_dir import config_to_write, evaluation_dir, locked, make_work_dir, run_work_dir
 
 
 class Runner:
@@ -81,7 +79,7 @@ class Runner:
         with located(cfg.source):
             device = pick_device(cfg.device)
             self.rank, self.world_size, self.device = distributed.setup(cfg.launcher, cfg.dist_cfg, device)
-        self.work_dir = Path(cfg.work_dir or default_work_dir(cfg.source))
+        self.work_dir = run_work_dir(cfg)
         make_work_dir(self.work_dir, cfg.source)  # one line if it cannot be, before anything is built
         self.logger = make_logger(self.work_dir, self.rank)
         seed = cfg.randomness.seed  # a drawn seed is rank 0's: every process shuffles alike
@@ -89,8 +87,7 @@ class Runner:
         self.seed = seed_everything(seed, cfg.randomness.deterministic)
         if cfg.cudnn_benchmark:  # MMEngine's env_cfg.cudnn_benchmark: false leaves torch's setting
             torch.backends.cudnn.benchmark = True
-        self.config_toml = tomli_w.dumps(cfg.to_dict())  # the resolved config, as written and saved
-        check_config_not_overwritten(self.work_dir, cfg.source, self.config_toml)
+        self.config_toml = config_to_write(cfg)  # the resolved config, as written and saved
         self.scalars = ScalarBuffer()
         self.model = self._place(assembly.build_model(cfg, self._built))
         for key, hook, priority in assembly.build_hooks(cfg, self.rank, self._built):
@@ -172,7 +169,7 @@ class Runner:
                 member.before_step_hooks = fire
             model = self.train_loop.run()
             if self.train_loop.interrupted:
-                raise self._stop.interruption(self.iter, self.cfg.source)
+                raise self._stop.interruption(self.iter, self.work_dir, self.cfg.source)
             return model
 
     def val(self) -> dict[str, float]:
@@ -202,6 +199,8 @@ class Runner:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _evaluate(self, mode: str) -> dict[str, float]:
+        if self.train_loop is None:  # evaluating only: its files go to a new folder, not over a training's
+            self.work_dir = evaluation_dir(self.cfg, mode, self.rank, self.logger)
         self._build_evaluation(mode)
         self._start(mode)
         with self._running():

@@ -23,14 +23,18 @@ import atexit
 import contextlib
 import logging
 import os
+import shlex
 import signal
+import sys
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from customrun_core import distributed
 from customrun_core.errors import TrainingInterrupted
+from customrun_core.work_dir import CONFIG_FILE
 
 __all__ = [
     "STOP_AGREEMENT_EVERY",
@@ -89,6 +93,12 @@ def _kill_workers() -> None:
         process.join(timeout=5)
 
 
+def _shell_path(path: Path) -> str:
+    """``path`` to paste into a POSIX shell: relative to the working directory when under it."""
+    path = path.absolute()
+    return shlex.quote(str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path))
+
+
 class GracefulStop:
     """Whether a stop signal arrived, for one run of ``world_size`` processes.
 
@@ -116,13 +126,25 @@ class GracefulStop:
             self.signal = signal.SIGTERM  # a peer's signal
         return stop
 
-    def interruption(self, iteration: int, source: str) -> TrainingInterrupted:
+    def interruption(self, iteration: int, work_dir: Path, source: str) -> TrainingInterrupted:
         """The error that ends a run stopped after ``iteration`` (its exit status is 128 + the
-        signal), saying how to go on with the config file ``source``."""
+        signal), with the command that goes on with this same run: ``customrun train
+        WORK_DIR/config.toml --resume``, the resolved config the run wrote into its ``work_dir``
+        (every override, and the work directory itself). Paths are relative to the working
+        directory when under it (``work_dir`` in that file is relative to it too), and quoted for
+        a POSIX shell; under torchrun the command is torchrun's. When the run imported modules
+        from the directory of its config file ``source`` (``custom_imports`` or ``"module:Name"``
+        types beside it, which ``WORK_DIR/config.toml`` would not find), ``PYTHONPATH`` names it."""
         stop = self.signal or signal.SIGTERM  # set whenever a stop was requested
+        program = (
+            "customrun" if self.world_size == 1 else "torchrun <the same torchrun options> -m customrun_core"
+        )
+        beside = Path(source).absolute().parent
+        if beside.resolve() != Path.cwd().resolve() and str(beside.resolve()) in sys.path:
+            program = f"PYTHONPATH={_shell_path(beside)} {program}"  # import_paths put it on sys.path
         return TrainingInterrupted(
             f"stopped by {stop.name} after iteration {iteration}, checkpoint saved;"
-            f" go on with: customrun train {source} --resume",
+            f" go on with: {program} train {_shell_path(work_dir / CONFIG_FILE)} --resume",
             stop,
         )
 

@@ -8,27 +8,50 @@ under torchrun) from before it builds its data until it returns; a second traini
 directory is refused in one line naming the holder's pid. The kernel drops the lock when the
 process ends, a crash or SIGKILL included, so a stale lock never blocks a resume. Evaluation
 (``customrun test``, ``Runner.val``/``Runner.test``) takes no lock: it only reads the training's
-checkpoints.
+checkpoints, and writes its own files (config, log, metrics) into a new folder
+``WORK_DIR/<mode>_<YYYYmmdd_HHMMSS>/`` (:func:`evaluation_dir`), as MMEngine writes each run's
+into ``WORK_DIR/<timestamp>/``: nothing a training wrote is touched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
+import logging
 import os
 import socket
 import tempfile
+import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import attrs
+import tomli_w
+
+from customrun_core.config.schema import default_work_dir
 from customrun_core.errors import ConfigError
+from customrun_core.run_log import log_into
+
+if TYPE_CHECKING:
+    from customrun_core.config import RunConfig
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the work directory is not locked there
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_FILE", "check_config_not_overwritten", "locked", "make_work_dir"]
+__all__ = [
+    "CONFIG_FILE",
+    "LOCK_FILE",
+    "config_to_write",
+    "evaluation_dir",
+    "locked",
+    "make_work_dir",
+    "run_work_dir",
+]
 
 LOCK_FILE = ".lock"
 CONFIG_FILE = "config.toml"  # the resolved config a run writes into its work directory
@@ -97,29 +120,92 @@ def make_work_dir(work_dir: Path, source: str) -> None:
         ) from None
 
 
-def check_config_not_overwritten(work_dir: Path, source: str, resolved: str) -> None:
-    """Refuse a run whose ``WORK_DIR/config.toml`` is the config file it was started from, unless
-    that file already holds exactly the resolved config (training ``WORK_DIR/config.toml`` again).
+def run_work_dir(cfg: RunConfig) -> Path:
+    """The run's work directory: the config's ``work_dir`` (``--work-dir`` sets it), else MMEngine's
+    default ``work_dirs/<config file name>``; relative paths are to the working directory."""
+    return Path(cfg.work_dir or default_work_dir(cfg.source))
+
+
+def config_to_write(cfg: RunConfig) -> str:
+    """The resolved config as the run writes it to ``WORK_DIR/config.toml`` and saves it in its
+    checkpoints, with ``work_dir`` filled in when the config left it to the default: so that
+    ``customrun train WORK_DIR/config.toml [--resume]`` from the same directory trains (or resumes)
+    in this same work directory, and not in ``work_dirs/config``.
+
+    A run started from ``WORK_DIR/config.toml`` itself may replace it only when that file is one
+    customrun wrote: exactly the form resolved configs are written in (no comments, no
+    ``extends``), so that nothing but values changes (resuming it, training it again, with or
+    without ``--set``).
 
     Raises:
-        ConfigError: at ``work_dir``: writing the resolved config would replace the user's file
-            (its comments and ``extends`` would be lost).
+        ConfigError: at ``work_dir``: writing the resolved config would replace the user's config
+            file (its comments and ``extends`` would be lost).
     """
+    work_dir = run_work_dir(cfg)
+    resolved = tomli_w.dumps(attrs.evolve(cfg, work_dir=str(work_dir)).to_dict())
+    _check_not_overwritten(work_dir, cfg.source, resolved)
+    return resolved
+
+
+def _check_not_overwritten(work_dir: Path, source: str, resolved: str) -> None:
     if not source or source.startswith("<"):
         return  # a config given as a mapping has no file
     target = work_dir / CONFIG_FILE
     try:
         same = target.exists() and target.samefile(source)
-        unchanged = same and target.read_text(encoding="utf-8") == resolved
+        text = target.read_text(encoding="utf-8") if same else resolved
     except OSError:
         return  # an unreadable source was refused when it was loaded
-    if same and not unchanged:
+    if text != resolved and not _written_by_customrun(text):
         raise ConfigError(
             f"the run writes its resolved config to {_shown(target)}, which is this config file "
             "(its comments, extends and overrides would be lost): pick another work directory",
             file=source,
             key="work_dir",
         )
+
+
+def _written_by_customrun(text: str) -> bool:
+    """Whether ``text`` is in the exact form of a resolved config (what :func:`config_to_write` gives)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return "extends" not in data and tomli_w.dumps(data) == text
+
+
+def evaluation_dir(cfg: RunConfig, mode: str, rank: int, logger: logging.Logger) -> Path:
+    """A new folder ``WORK_DIR/<mode>_<YYYYmmdd_HHMMSS>`` (``_2``, ``_3``, ... after it when taken) for
+    the files of an evaluation that trains nothing, and ``logger``'s ``run.log`` moved into it: the
+    training files of the work directory stay untouched. Rank 0 names it (its clock), every process
+    uses that name.
+
+    Raises:
+        ConfigError: at ``work_dir``, in one line: the folder cannot be created or written.
+    """
+    from customrun_core import distributed
+
+    root = run_work_dir(cfg)
+    folder = distributed.broadcast_object(_new_folder(root, mode) if rank == 0 else None)
+    make_work_dir(Path(folder), cfg.source)
+    log_into(logger, Path(folder))
+    return Path(folder)
+
+
+def _new_folder(root: Path, mode: str) -> str:
+    """The first of ``root/<mode>_<stamp>``, ``..._2``, ... that this call creates (a concurrent
+    evaluation gets another); a folder it cannot create is left to :func:`make_work_dir`'s message."""
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    for n in itertools.count(1):
+        folder = root / (f"{mode}_{stamp}" if n == 1 else f"{mode}_{stamp}_{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        except OSError:
+            pass
+        break
+    return str(folder)
 
 
 @contextlib.contextmanager

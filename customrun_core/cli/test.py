@@ -9,6 +9,7 @@ import click
 from customrun_core.cli.options import config_argument, plugin_switches, run_options, traced
 
 BEST = "best"
+METRICS_FILE = "metrics.json"  # in the evaluation's own folder, beside its config.toml and run.log
 
 
 @click.command()
@@ -29,7 +30,11 @@ def test(
     device: str | None,
     trace_hooks: str | None,
 ) -> None:
-    """Evaluate CHECKPOINT on the test data of CFG and print the metrics as JSON."""
+    """Evaluate CHECKPOINT on the test data of CFG and print the metrics as JSON.
+
+    The evaluation writes its own files (config.toml, run.log, metrics.json) into a new folder
+    test_<YYYYmmdd_HHMMSS> of the work directory: the training's files there stay untouched.
+    """
     from customrun_core.runner import Runner
 
     changes = {"work_dir": work_dir, "device": device}
@@ -44,6 +49,8 @@ def test(
         **changes,
     )
     metrics = runner.test()
+    if runner.rank == 0:
+        (runner.work_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     click.echo(json.dumps(metrics))
 
 
@@ -52,13 +59,10 @@ def _best_checkpoint(
 ) -> str:
     """The path of the best checkpoint that ``best`` / ``best:METRIC`` names in the run's work
     directory (``--work-dir``, else the config's, else MMEngine's default), from its marker."""
-    from pathlib import Path
-
     from customrun_core.config import load_config
-    from customrun_core.config.schema import default_work_dir
     from customrun_core.hooks.best import find_best
+    from customrun_core.work_dir import run_work_dir
 
     cfg = load_config(config_file, overrides, {k: v for k, v in changes.items() if v is not None})
-    work_dir = Path(cfg.work_dir or default_work_dir(cfg.source))
     metric = given.partition(":")[2] or None
-    return str(find_best(work_dir, metric))
+    return str(find_best(run_work_dir(cfg), metric))
