@@ -13,9 +13,10 @@
    plugins together, with ``customrun plugins`` listing them.
 
 The examples under examples/plugins/ are not published (they are starting points to copy), so only the
-static range check covers them. The plugins in ``NO_DEPS`` install with ``--no-deps``: mlflow-skinny and wandb
-would add minutes; their loading does not need them (they are imported when a run starts), so for them the
-check is static: each module their code imports is the stdlib's, theirs, or a declared dependency's.
+static checks cover them. Every plugin installs with its dependencies (mlflow-skinny and wandb included: about
+40 s together on a busy machine), and each module its code imports must be the stdlib's, its own or a declared
+dependency's (statically), and must import in the venv: the hooks import MLflow and W&B only when a run starts,
+so loading the entry points alone would not show a missing one.
 
 Usage: ``python tools/release_check.py [--dist-dir DIR] [--no-install]``.
 """
@@ -44,8 +45,6 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = "customrun-core"
-# Plugins whose own dependencies are large: their wheels install with --no-deps (see the module docstring).
-NO_DEPS = frozenset({"customrun-mlflow", "customrun-wandb"})
 # Distributions whose import name is not their own name.
 IMPORT_NAMES = {"mlflow-skinny": "mlflow", "customrun-core": "customrun_core"}
 # Files an sdist holds beside the package: setuptools writes PKG-INFO, setup.cfg and NAME.egg-info/ itself.
@@ -151,12 +150,8 @@ def metadata_problems(dist: Distribution, known_classifiers: set[str] | None = N
     return problems
 
 
-def undeclared_imports(dist: Distribution) -> list[str]:
-    """One line per module ``dist``'s package imports that neither the stdlib nor a dependency provides."""
-    provided = {dist.package, *sys.stdlib_module_names}
-    for text in dist.project.get("dependencies", []):
-        name = canonicalize_name(Requirement(text).name)
-        provided.add(IMPORT_NAMES.get(name, name.replace("-", "_")))
+def third_party_imports(dist: Distribution) -> set[str]:
+    """The top-level modules ``dist``'s package imports, anywhere in its code, less the stdlib and its own."""
     imported: set[str] = set()
     for path in sorted((dist.folder / dist.package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -164,9 +159,18 @@ def undeclared_imports(dist: Distribution) -> list[str]:
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module.split(".")[0])
+    return imported - {dist.package, *sys.stdlib_module_names}
+
+
+def undeclared_imports(dist: Distribution) -> list[str]:
+    """One line per module ``dist``'s package imports that neither the stdlib nor a dependency provides."""
+    provided = set()
+    for text in dist.project.get("dependencies", []):
+        name = canonicalize_name(Requirement(text).name)
+        provided.add(IMPORT_NAMES.get(name, name.replace("-", "_")))
     return [
         f"{dist.folder}: imports {name}, which no declared dependency provides"
-        for name in sorted(imported - provided)
+        for name in sorted(third_party_imports(dist) - provided)
     ]
 
 
@@ -283,8 +287,22 @@ def install_problems(
     for dist, wheel in plugins:
         started = time.perf_counter()
         # The core's wheel is named again: a range that excluded it fails here, instead of fetching another.
-        pip(python, "install", *(["--no-deps"] if dist.name in NO_DEPS else []), str(wheel), str(core_wheel))
+        pip(python, "install", str(wheel), str(core_wheel))
         problems += entry_point_problems(python, dist, {core_dist.name, dist.name})
+        modules = sorted(third_party_imports(dist))
+        imported = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import importlib, sys\nfor name in sys.argv[1:]: importlib.import_module(name)",
+                *modules,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if imported.returncode != 0:
+            problems.append(f"{dist.name}: importing {modules} failed:\n{imported.stderr[-2000:]}")
         pip(python, "uninstall", dist.name)
         print(f"release_check: {dist.name} alone beside the core: {time.perf_counter() - started:.1f} s")
     pip(python, "install", "--no-deps", *(str(wheel) for _, wheel in plugins))
@@ -297,6 +315,14 @@ def install_problems(
         problems.append(
             f"customrun plugins, all plugins installed: exit {listed.returncode}\n{listed.stderr}"
         )
+    checked = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if checked.returncode != 0:  # every installed distribution's requirements met, the plugins' included
+        problems.append(f"pip check, all plugins installed:\n{checked.stdout}")
     return problems
 
 
@@ -319,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     core, *plugins = distributions()
     problems = core_range_problems(core, plugins)
     problems += [line for dist in [core, *plugins] for line in metadata_problems(dist, known_classifiers())]
-    problems += [line for dist in plugins if dist.name in NO_DEPS for line in undeclared_imports(dist)]
+    problems += [line for dist in plugins for line in undeclared_imports(dist)]
     with tempfile.TemporaryDirectory(prefix="customrun-release-") as scratch:
         dist_dir = args.dist_dir or Path(scratch, "dist")
         shutil.rmtree(dist_dir, ignore_errors=True)  # an earlier run's files would be checked again
