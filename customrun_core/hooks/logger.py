@@ -214,7 +214,7 @@ class LoggerHook(Hook):
     def _log_metrics(self, runner: RunnerView, mode: str, metrics: dict, step: int) -> None:
         loop = getattr(runner, f"{mode}_loop")
         n = len(loop.dataloader)
-        # An iteration run names the iteration (its epoch is 0 until the end); MMEngine's Iter(val) names none.
+        # An iteration run names the iteration (its epoch is 0 until the end); MMEngine's names none.
         by_epoch = getattr(getattr(runner, "train_loop", None), "by_epoch", True)
         head = f"Epoch({mode}) [{runner.epoch}]" if by_epoch else f"Iter({mode}) [{runner.iter}]"
         line = "  ".join([f"{head}[{n}/{n}]", *(_fmt(k, float(v)) for k, v in metrics.items())])
