@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from customrun_core import import_paths, plugins
 from customrun_core.build import build, resolve_checked
 from customrun_core.config import RunConfig
+from customrun_core.config.origins import attributed
 from customrun_core.errors import ConfigError, located
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ MODES = ("train", "val", "test")
 DEFAULT_EVAL_LOOPS = {"val": "ValLoop", "test": "TestLoop"}
 
 
+@attributed  # an error names the file (or --set) its key came from
 def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, hooks: Any = None) -> None:
     """Make the config's components resolvable: apply the plugin policy (the config's ``[plugins]``
     under the command line's and the environment's switches), import ``custom_imports``, and, when
@@ -47,6 +49,7 @@ def prepare(cfg: RunConfig, plugin_switches: Mapping[str, Any] | None = None, ho
 
 
 # -- checking ------------------------------------------------------------------------------------
+@attributed  # an error names the file (or --set) its key came from
 def check(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> None:
     """Resolve every component table of ``cfg`` and check its arguments, building nothing; the
     places ``built`` holds an object for (by key path, see :mod:`customrun_core.config.built`) are
@@ -213,6 +216,7 @@ def required(cfg: RunConfig, key: str, why: str) -> Any:
 
 
 # -- building ------------------------------------------------------------------------------------
+@attributed
 def build_model(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> nn.Module:
     """The model ``cfg.model`` describes, as built (on the CPU, not wrapped); a plain ``nn.Module``
     whose ``forward(inputs, targets)`` returns its loss gets the step methods the loops call
@@ -226,6 +230,7 @@ def build_model(cfg: RunConfig, built: Mapping[str, Any] | None = None) -> nn.Mo
     return with_steps(model)
 
 
+@attributed
 def build_model_wrapper(cfg: RunConfig, model: nn.Module, device: Any) -> nn.Module:
     """``model`` in the wrapper ``model_wrapper_cfg`` names (DDP by default), for a run under torchrun."""
     from customrun_core.parallel import DEFAULT_WRAPPER
@@ -238,6 +243,7 @@ def build_model_wrapper(cfg: RunConfig, model: nn.Module, device: Any) -> nn.Mod
     return wrapped
 
 
+@attributed
 def build_hooks(
     cfg: RunConfig, rank: int = 0, built: Mapping[str, Any] | None = None
 ) -> Iterator[tuple[str, Any, Any]]:
@@ -255,6 +261,7 @@ def build_hooks(
             yield key, *hook
 
 
+@attributed
 def build_dataloader(cfg: RunConfig, mode: str, seed: int, rank: int = 0, world_size: int = 1,
                      device: Any = None, built: Mapping[str, Any] | None = None) -> Any:  # fmt: skip
     """The ``<mode>_dataloader``: this process's share of the data (the training data shuffled
@@ -277,6 +284,7 @@ def build_dataloader(cfg: RunConfig, mode: str, seed: int, rank: int = 0, world_
         return build_loader(table, key, cfg.source, seed, rank, world_size, mode == "train", **settings)
 
 
+@attributed
 def build_train_loop(cfg: RunConfig, runner: Any, dataloader: Any) -> TrainLoop:
     """The ``train_cfg`` loop over ``dataloader``; ``runner`` may be None for a dry run."""
     with located(cfg.source):
@@ -287,6 +295,7 @@ def build_train_loop(cfg: RunConfig, runner: Any, dataloader: Any) -> TrainLoop:
     return loop
 
 
+@attributed
 def build_eval_loop(
     cfg: RunConfig, mode: str, runner: Any, dataloader: Any, built: Mapping[str, Any] | None = None
 ) -> Any:
@@ -309,6 +318,7 @@ def build_eval_loop(
         )
 
 
+@attributed
 def build_optim_wrapper(cfg: RunConfig, model: nn.Module) -> Any:
     """The ``optim_wrapper`` over ``model``'s parameters: one wrapper, or an ``OptimWrapperDict``
     with one per submodule."""
@@ -337,6 +347,7 @@ def optim_members(optim_wrapper: Any) -> dict[str, Any]:
     return {"": optim_wrapper}
 
 
+@attributed
 def build_schedulers(cfg: RunConfig, optim_wrapper: Any, loop: Any, epoch_length: int) -> Any:
     """The ``param_scheduler`` of each optim wrapper, with ``end`` defaulting to the training
     length: a list, or for an ``OptimWrapperDict`` a dict of lists by member name."""

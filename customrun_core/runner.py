@@ -21,7 +21,7 @@ import torch
 
 from customrun_core import assembly, distributed, registry, run_checkpoint, speed
 from customrun_core import checkpoint as ckpt
-from customrun_core.config import RunConfig, load_config
+from customrun_core.config import RunConfig, attributed, load_config
 from customrun_core.config.built import split_built
 from customrun_core.devices import pick_device
 from customrun_core.errors import RunExited, located
@@ -123,7 +123,7 @@ class Runner:
             source, built = split_built(source)
         given = {key: value for key, value in changes.items() if value is not None}
         cfg = load_config(source, overrides, given)
-        return cls(cfg, plugin_switches=plugin_switches, trace_hooks=trace_hooks, built=built)
+        return attributed(cls)(cfg, plugin_switches=plugin_switches, trace_hooks=trace_hooks, built=built)
 
     # -- what hooks read ------------------------------------------------------------------
     @property

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from customrun_core.config import types
+from customrun_core.config.origins import attributing
 from customrun_core.errors import ConfigError, closest
 
 Table = dict[str, Any]
@@ -100,6 +102,8 @@ class RunConfig:
         },
     )
     source: str = attrs.field(default="<config>", metadata={"config": False})
+    # key path -> the file (or "--set") that set it: read only to say where a wrong key came from
+    origins: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False, metadata={"config": False})
 
     def to_dict(self) -> dict[str, Any]:
         """The config as TOML-ready data: no ``None`` (TOML has none), no bookkeeping fields."""
@@ -166,11 +170,14 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def parse_config(data: dict[str, Any], file: str) -> RunConfig:
-    """Validate a merged config dict into a :class:`RunConfig`."""
+def parse_config(data: dict[str, Any], file: str, origins: Mapping[str, str] | None = None) -> RunConfig:
+    """Validate a merged config dict into a :class:`RunConfig`; ``origins`` (key path -> the file
+    or ``--set`` that set it) make an error name where its key came from."""
+    origins = origins or {}
     if "source" in data:
         raise ConfigError("unknown key", file=file, key="source")
-    config = structure(RunConfig, data, file)
+    with attributing(file, origins):
+        config = structure(RunConfig, data, file)
     if config.cudnn_benchmark and config.randomness.deterministic:
         raise ConfigError(
             "cudnn_benchmark = true contradicts randomness.deterministic = true (benchmarking picks"
@@ -178,7 +185,7 @@ def parse_config(data: dict[str, Any], file: str) -> RunConfig:
             file=file,
             key="cudnn_benchmark",
         )
-    return attrs.evolve(config, source=file)
+    return attrs.evolve(config, source=file, origins=origins)
 
 
 def default_work_dir(source: str) -> str:

@@ -113,7 +113,7 @@ def test_out_of_range_value_is_refused_with_its_key_path(
 ) -> None:
     result = customrun_cli("train", BASE, "--set", override)
     assert result.exit_code == 2, result.stderr
-    assert result.stderr_lines == [f"error: {BASE}: {message}"]
+    assert result.stderr_lines == [f"error: --set: {message}"]  # the value came from --set (issue 21, item 6)
     assert not (Path("work") / "config.toml").exists()  # refused before the run started
 
 
