@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 import run
-import tomli_w
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -33,8 +32,6 @@ PER_EPOCH, WARM_UP = 45, 2  # W1's iterations per epoch; epochs before the measu
 
 def one_run(tree: Path, epochs: int, directory: Path) -> float:
     """Microseconds per iteration of one ``customrun train`` of W1 importing customrun_core from ``tree``."""
-    config = directory / "config.toml"
-    config.write_text(tomli_w.dumps(run.customrun_config("w1", epochs, {}, run.W2_SAMPLES)), "utf-8")
     marks = [WARM_UP * PER_EPOCH, epochs * PER_EPOCH - 1]
     out = directory / "probe.json"
     env = {
@@ -43,15 +40,7 @@ def one_run(tree: Path, epochs: int, directory: Path) -> float:
         "PYTHONPATH": os.pathsep.join([str(tree), str(HERE)]),
         run.PROBE_ENV: json.dumps({"out": str(out), "marks": marks}),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "customrun_core",
-        "train",
-        str(config),
-        "--work-dir",
-        str(directory / "w"),
-    ]
+    command = run.customrun_command("w1", {})(directory, epochs)  # the very command run.py measures
     subprocess.run(command, env=env, check=True, capture_output=True, cwd=directory)
     stamps = json.loads(out.read_text("utf-8"))["stamps"]
     return (stamps[-1][1] - stamps[0][1]) / (marks[1] - marks[0]) * 1e6
